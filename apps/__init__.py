@@ -1,0 +1,1 @@
+"""Gradio web demos of dqa."""

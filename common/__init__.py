@@ -1,0 +1,1 @@
+"""Shared pieces of dqa: media decoding, backbone, runner, registry, weights and metrics."""

@@ -1,0 +1,21 @@
+"""Exceptions that dqa raises for problems a user can fix."""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class DqaError(Exception):
+    """Base class of every error dqa raises on purpose."""
+
+
+class MediaError(DqaError):
+    """A file cannot be read as an image or video; the message names the file and the cause."""
+
+    def __init__(self, path: str | Path, cause: str) -> None:
+        self.path = str(path)
+        self.cause = cause
+        super().__init__(f"{self.path}: {cause}")
+
+
+class WeightsError(DqaError):
+    """Model weights are missing, tampered with or incompatible."""

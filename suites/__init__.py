@@ -1,0 +1,1 @@
+"""Domain suites of dqa; each subpackage registers its models on import."""
