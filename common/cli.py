@@ -1,0 +1,214 @@
+"""The ``dqa`` command line: score folders of media, list models, benchmark decoding against scoring."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from common.errors import DqaError
+from common.media import RawSpec, parse_sampler, parse_size
+from common.output import FORMATS
+from common.pooling import POOLINGS
+from common.result import Result
+
+log = logging.getLogger("dqa")
+SAMPLES = Path(__file__).resolve().parent / "samples"
+
+EPILOG_SCORE = """examples:
+  dqa score --suite ssim                         score the bundled samples against their references
+  dqa score --suite psnr --ref refs/ dist/ --out scores.jsonl
+  dqa score --suite ssim --ref ref.mp4 enc_crf28.mp4 --format json --out ssim.json
+  dqa score --suite psnr --ref src.yuv --size 1920x1080 --pix-fmt yuv420p --fps 25 enc.yuv
+  dqa score --suite ssim --ref refs/ dist/ --out s.csv --resume     carry on after an interruption
+
+Full-reference models pair each distorted file with the reference of the same relative path,
+name or stem, or the longest stem that prefixes it (clip_crf30.mp4 -> clip.y4m).
+Exit code: 0 every file scored, 1 some files failed (their rows carry the error), 2 usage error."""
+
+
+def _formatter(prog: str) -> argparse.HelpFormatter:
+    return argparse.RawDescriptionHelpFormatter(prog, max_help_position=32)
+
+
+def _add_media_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--ref", help="reference file or folder for full-reference models")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where the model runs (default auto)")
+    p.add_argument("--weights", help="a weights file to use instead of the shipped one (e.g. from dqa finetune)")
+    p.add_argument("--sampler", help="video frames to score: all, every:N, uniform:K or fps:R (default: the model's)")
+    p.add_argument("--backend", default="auto", choices=("auto", "pyav", "decord"), help="video decoder (default auto)")
+    p.add_argument("--resize-ref", action="store_true", help="scale references to the distorted size when they differ")
+    p.add_argument("--size", help="raw .yuv frame size WxH (required for .yuv files)")
+    p.add_argument("--pix-fmt", default="yuv420p", help="raw .yuv pixel format (default yuv420p; e.g. yuv420p10le)")
+    p.add_argument("--fps", type=float, default=25.0, help="raw .yuv frame rate (default 25)")
+    p.add_argument("--workers", type=int, default=2, help="decode worker threads (default 2)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``dqa`` with all its subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="dqa", formatter_class=_formatter,
+        description="dqa - domain-specific quality assessment for images and video.",
+        epilog="run `dqa COMMAND --help` for the options and examples of each command",
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary table")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("score", help="score images and videos (folders are searched recursively)",
+                       formatter_class=_formatter, epilog=EPILOG_SCORE,
+                       description="Score every image and video under PATHS with one model; write one row per file.")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (default: the bundled samples)")
+    p.add_argument("--suite", "-s", required=True, metavar="NAME", help="model to use; `dqa list` shows them")
+    p.add_argument("--out", "-o", help="output file, written as each file finishes (- for stdout)")
+    p.add_argument("--format", "-f", choices=FORMATS, help="jsonl (default), csv, or json (VMAF-shaped); default from --out's extension")
+    p.add_argument("--resume", action="store_true", help="skip files already in --out and append the rest")
+    p.add_argument("--pooling", choices=tuple(POOLINGS), help="temporal pooling of frame scores (default: the model's)")
+    _add_media_options(p)
+
+    sub.add_parser("list", help="list the registered models", formatter_class=_formatter,
+                   description="List every model with its mode, inputs, score range and weights status.",
+                   epilog="example:\n  dqa list")
+
+    p = sub.add_parser("bench", help="decode-only vs end-to-end speed of a model on a file",
+                       formatter_class=_formatter,
+                       description="Measure decode-only and end-to-end frames/s for a model on one file, and their ratio.",
+                       epilog="examples:\n  dqa bench --suite ssim --ref ref.mp4 enc.mp4\n"
+                              "  dqa bench --suite backbone clip.mp4 --device cpu   (plain backbone feature pass)\n"
+                              "  dqa bench --suite backbone --make-clip /tmp/c.mp4   (make a 10-s 1080p H.264 test clip first)")
+    p.add_argument("path", nargs="?", help="video or image to measure on")
+    p.add_argument("--suite", "-s", required=True, metavar="NAME", help="a model from `dqa list`, or `backbone`")
+    p.add_argument("--repeat", type=int, default=1, help="runs of each measurement; the fastest counts (default 1)")
+    p.add_argument("--make-clip", metavar="FILE", help="write a 1080p H.264 clip (GOP 1 s) here and measure on it")
+    p.add_argument("--seconds", type=float, default=10.0, help="length of the --make-clip clip (default 10)")
+    _add_media_options(p)
+    return parser
+
+
+def _raw_spec(args: argparse.Namespace) -> RawSpec | None:
+    if args.size is None:
+        return None
+    w, h = parse_size(args.size)
+    return RawSpec(w, h, args.pix_fmt, args.fps)
+
+
+def _default_paths(args: argparse.Namespace, mode: str) -> None:
+    """No PATH: score the bundled samples (against the bundled references for FR models)."""
+    if args.paths:
+        return
+    args.paths = [str(SAMPLES / "dist")]
+    if args.ref is None:
+        args.ref = str(SAMPLES / "ref")
+    if mode == "NR":
+        args.paths.append(args.ref)
+        args.ref = None
+
+
+def _summary_table(results: Sequence[Result], elapsed: float, higher_better: bool) -> str:
+    width = min(60, max([len(r.path) for r in results] + [4]))
+    lines = [f"{'file':<{width}}  {'score':>9}  {'frames':>6}  note"]
+    for r in results:
+        name = r.path if len(r.path) <= width else "..." + r.path[-width + 3:]
+        score = f"{r.score:9.4f}" if r.score is not None else f"{'-':>9}"
+        note = (r.error or "").replace("\n", " ")[:100]
+        lines.append(f"{name:<{width}}  {score}  {len(r.frames):>6}  {note}")
+    ok = [r.score for r in results if r.score is not None]
+    frames = sum(len(r.frames) for r in results)
+    lines.append(f"{len(results)} files, {len(results) - len(ok)} failed, {frames} frames in {elapsed:.1f} s"
+                 + (f"; mean score {sum(ok) / len(ok):.4f} ({'higher' if higher_better else 'lower'} is better)" if ok else ""))
+    return "\n".join(lines)
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from common.registry import load_model
+    from common.runner import score_folder
+
+    model = load_model(args.suite, device=args.device, weights=args.weights)
+    _default_paths(args, model.mode)
+    t0 = time.perf_counter()
+    results = score_folder(
+        model, args.paths, ref=args.ref, out=args.out, fmt=args.format, resume=args.resume,
+        sampler=parse_sampler(args.sampler) if args.sampler else None, pooling=args.pooling, raw=_raw_spec(args),
+        backend=args.backend, resize_ref=args.resize_ref, workers=args.workers, progress=not args.quiet,
+    )
+    if not args.quiet and results:
+        print(_summary_table(results, time.perf_counter() - t0, model.higher_better),
+              file=sys.stderr if args.out == "-" else sys.stdout)
+    return 1 if any(r.error for r in results) else 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from common.registry import list_models
+    from common.weights import weights_status
+
+    rows = [("name", "suite", "mode", "inputs", "range", "better", "weights", "description")]
+    for s in list_models():
+        if s.weights is not None:
+            status = weights_status(s.weights)
+        elif s.extra:
+            status = _extra_status(s.extra)
+        else:
+            status = "none needed"
+        lo, hi = s.score_range
+        rows.append((s.name, s.suite, s.mode, "+".join(s.inputs), f"{lo:g}..{hi:g}",
+                     "higher" if s.higher_better else "lower", status, s.description))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1])
+    return 0
+
+
+def _extra_status(extra: str) -> str:
+    import importlib.util
+
+    modules = {"vmaf": "vmaf_torch"}
+    ok = importlib.util.find_spec(modules.get(extra, extra)) is not None
+    return "none needed" if ok else f"needs pip install 'dqa[{extra}]'"
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from common.bench import bench, make_bench_clip
+
+    if args.make_clip:
+        make_bench_clip(Path(args.make_clip), seconds=args.seconds)
+        args.path = args.path or args.make_clip
+    if not args.path:
+        raise ValueError("give a file to measure on, or --make-clip FILE")
+    devices = ["cpu", "cuda"] if args.device == "auto" else [args.device]
+    import torch
+
+    for device in devices:
+        if device == "cuda" and not torch.cuda.is_available():
+            continue
+        report = bench(args.suite, Path(args.path), ref=args.ref, device=device, repeat=args.repeat,
+                       sampler=parse_sampler(args.sampler) if args.sampler else None, raw=_raw_spec(args),
+                       backend=args.backend, workers=args.workers)
+        print(report.table())
+    return 0
+
+
+COMMANDS = {"score": cmd_score, "list": cmd_list, "bench": cmd_bench}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``dqa`` console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING - 10 * args.verbose
+    logging.basicConfig(level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s")
+    if args.quiet:
+        logging.getLogger().setLevel(logging.ERROR)
+    try:
+        return COMMANDS[args.command](args)
+    except (ValueError, TypeError, DqaError) as exc:
+        print(f"dqa {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""Base class of every scoring model: per-frame preparation on the CPU, batched forward, per-file finalisation.
+
+The runner calls :meth:`Model.prepare` in decode workers (one frame at a time), stacks prepared
+frames of any files that share a shape, calls :meth:`Model.forward` on the device, and hands each
+file's per-frame outputs to :meth:`Model.finalize`. This split is what lets frames of many files
+share one batch while memory stays bounded.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from common.media import AllFrames, TemporalSampler
+from common.result import Result
+
+
+class Model:
+    """A registered quality model. Subclasses set the class attributes and implement prepare/forward."""
+
+    name: ClassVar[str]
+    mode: ClassVar[str]  # "NR" or "FR"
+    inputs: ClassVar[tuple[str, ...]] = ("image", "video")
+    higher_better: ClassVar[bool] = True
+    score_range: ClassVar[tuple[float, float]] = (0.0, 100.0)
+    metric: ClassVar[str] = "score"  # per-frame metric name in VMAF-shaped JSON
+    default_pooling: ClassVar[str] = "mean"
+    max_batch: ClassVar[int] = 32
+    batch_pixels: ClassVar[int] = 1 << 23  # about four 1080p frames per batch
+    channels_last: ClassVar[bool] = False
+    autocast: ClassVar[bool] = False  # mixed precision on CUDA (neural models)
+    consecutive_frames: ClassVar[bool] = False  # temporal features that need every frame, in order
+
+    def __init__(self, device: str | torch.device = "cpu", weights_sha256: str | None = None) -> None:
+        self.device = torch.device(device)
+        self.weights_sha256 = weights_sha256
+        self.sampler: TemporalSampler = AllFrames()
+        self.pooling = self.default_pooling
+
+    def prepare(self, frame: np.ndarray, ref: np.ndarray | None, state: dict[str, Any]) -> torch.Tensor:
+        """Turn one decoded RGB frame (and its reference frame for FR) into a CPU tensor.
+
+        ``state`` is private to one file and lives across its frames, in decode order.
+        """
+        raise NotImplementedError
+
+    def forward(self, batch: torch.Tensor) -> torch.Tensor:
+        """Per-frame outputs (B, ...) for a batch of prepared frames already on ``self.device``."""
+        raise NotImplementedError
+
+    def finalize(self, outputs: torch.Tensor) -> tuple[np.ndarray, dict[str, Any]]:
+        """Per-frame scores (T,) and file-level extras from the outputs of one file, in frame order."""
+        return outputs.reshape(len(outputs), -1)[:, 0].double().numpy(), {}
+
+    def batch_size(self, item_shape: torch.Size) -> int:
+        """How many prepared items of this shape go into one forward call."""
+        pixels = max(1, int(np.prod(item_shape[-2:])) * max(1, int(np.prod(item_shape[:-3]))))
+        return max(1, min(self.max_batch, self.batch_pixels // pixels))
+
+    def to(self, device: str | torch.device) -> Model:
+        """Move the model to a device; neural subclasses extend this to move their network."""
+        self.device = torch.device(device)
+        return self
+
+    def score(self, media: str | Path | np.ndarray, ref: str | Path | np.ndarray | None = None, **options: Any) -> Result:
+        """Score one image or video (a path, an HxWx3 image array or a TxHxWx3 clip array)."""
+        from common.runner import score_one
+
+        return score_one(self, media, ref=ref, **options)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name} {self.mode} on {self.device}>"

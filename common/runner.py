@@ -1,0 +1,445 @@
+"""Frame-batching runner: decode in background workers, batch frames across files, stream results to disk.
+
+Workers (threads: decoding and tensor work release the GIL) read files, apply the model's temporal
+sampler and :meth:`Model.prepare`, and push prepared frames into a queue bounded in bytes. The main
+thread groups frames of any files that share a shape into batches, runs the model under
+``inference_mode`` (channels-last, autocast on CUDA), and as soon as every frame of a file is scored
+it pools them, writes the file's row and syncs it to disk. Memory is bounded by the queue budget
+whatever the length of the videos.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from common.errors import DqaError, MediaError
+from common.media import Frame, RawSpec, TemporalSampler, find_media, media_kind, probe_video, read_media
+from common.model import Model
+from common.output import Writer, open_writer
+from common.pooling import pool
+from common.result import FrameScore, Result
+
+log = logging.getLogger(__name__)
+
+QUEUE_BYTES = 256 << 20  # prepared frames waiting for the model
+ARRAY_PATH = "<array>"
+
+
+@dataclass(frozen=True)
+class ScoreOptions:
+    """How files are read and pooled; ``None`` means the model's default."""
+
+    sampler: TemporalSampler | None = None
+    pooling: str | None = None
+    raw: RawSpec | None = None
+    backend: str = "auto"
+    resize_ref: bool = False
+    workers: int = 2
+    progress: bool = True
+
+
+@dataclass
+class Job:
+    """One file (or array) to score, with its reference for full-reference models."""
+
+    idx: int
+    path: str
+    media: Path | np.ndarray
+    ref: Path | np.ndarray | None = None
+    error: str | None = None  # known before decoding, e.g. no reference found
+
+
+@dataclass
+class _JobState:
+    job: Job
+    frames: dict[int, float] = field(default_factory=dict)  # frame index -> time
+    outputs: dict[int, torch.Tensor] = field(default_factory=dict)
+    total: int | None = None  # frames the worker produced, known at its end message
+    extras: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+class _ByteQueue:
+    """A FIFO that blocks producers while the bytes it holds exceed a budget (one item always fits)."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.items: list[tuple[int, tuple]] = []
+        self.used = 0
+        self.cond = threading.Condition()
+
+    def put(self, item: tuple, nbytes: int = 0) -> None:
+        with self.cond:
+            while self.used and self.used + nbytes > self.budget:
+                self.cond.wait()
+            self.items.append((nbytes, item))
+            self.used += nbytes
+            self.cond.notify_all()
+
+    def get(self, timeout: float) -> tuple | None:
+        with self.cond:
+            if not self.items and not self.cond.wait_for(lambda: bool(self.items), timeout):
+                return None
+            nbytes, item = self.items.pop(0)
+            self.used -= nbytes
+            self.cond.notify_all()
+            return item
+
+
+def _error_text(exc: BaseException) -> str:
+    if isinstance(exc, (DqaError, ValueError, TypeError)):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _array_frames(arr: np.ndarray, indices_for: Any) -> Iterator[Frame]:
+    if arr.ndim == 3:
+        yield Frame(0, 0.0, arr)
+        return
+    if arr.ndim != 4 or arr.shape[-1] != 3:
+        raise ValueError(f"expected an HxWx3 image or a TxHxWx3 clip array, got shape {arr.shape}")
+    for i in indices_for(len(arr), 25.0):
+        yield Frame(i, i / 25.0, arr[i])
+
+
+def _frames(media: Path | np.ndarray, sampler: TemporalSampler, opts: ScoreOptions) -> Iterator[Frame]:
+    """Frames the sampler selects from a file or array (an image is a single frame)."""
+    if isinstance(media, np.ndarray):
+        yield from _array_frames(media, sampler.indices)
+        return
+    if media_kind(media) == "image":
+        yield from read_media(media)
+        return
+    info = probe_video(media, raw=opts.raw)
+    yield from read_media(media, sampler.indices(info.n_frames, info.fps), raw=opts.raw, backend=opts.backend)
+
+
+def _match_ref(frame: np.ndarray, ref: np.ndarray, job: Job, resize_ref: bool) -> np.ndarray:
+    """The reference frame at the distorted frame's size, or a clear error when they differ."""
+    if ref.shape[:2] == frame.shape[:2]:
+        return ref
+    h, w = frame.shape[:2]
+    if not resize_ref:
+        raise MediaError(job.path, f"is {w}x{h} but its reference {job.ref} is {ref.shape[1]}x{ref.shape[0]}; "
+                                   "pass --resize-ref to scale the reference to the distorted size")
+    scale = 65535.0 if ref.dtype == np.uint16 else 255.0
+    t = torch.from_numpy(np.ascontiguousarray(ref)).permute(2, 0, 1)[None].float()
+    t = F.interpolate(t, size=(h, w), mode="bicubic", antialias=True, align_corners=False)
+    return t[0].permute(1, 2, 0).round().clamp(0, scale).numpy().astype(ref.dtype)
+
+
+def _pairs(dist: Iterator[Frame], refs: Iterator[Frame] | None,
+           extras: dict[str, Any]) -> Iterator[tuple[Frame, Frame | None]]:
+    """Distorted frames with their aligned reference frames; notes in ``extras`` when counts differ."""
+    if refs is None:
+        yield from ((f, None) for f in dist)
+        return
+    n = 0
+    try:
+        while True:
+            frame, ref = next(dist, None), next(refs, None)
+            if frame is None or ref is None:
+                if frame is not None or ref is not None:
+                    longer = "distorted file" if frame is not None else "reference"
+                    extras["unpaired_frames"] = f"the {longer} has more frames; scored the first {n} pairs"
+                return
+            n += 1
+            yield frame, ref
+    finally:
+        dist.close()
+        refs.close()
+
+
+def _work(model: Model, job: Job, opts: ScoreOptions, out: _ByteQueue) -> None:
+    """Decode one job and push its prepared frames, then an end or error message."""
+    sampler = opts.sampler or model.sampler
+    state: dict[str, Any] = {}
+    n = 0
+    extras: dict[str, Any] = {}
+    try:
+        if job.error:
+            raise DqaError(job.error)
+        if model.mode == "FR" and job.ref is None:
+            raise DqaError(f"{job.path}: model {model.name} is full-reference; give a reference with --ref")
+        dist = _frames(job.media, sampler, opts)
+        refs = _frames(job.ref, sampler, opts) if model.mode == "FR" else None
+        for frame, ref in _pairs(dist, refs, extras):
+            ref_data = None if ref is None else _match_ref(frame.data, ref.data, job, opts.resize_ref)
+            x = model.prepare(frame.data, ref_data, state)
+            out.put(("frame", job.idx, frame.index, frame.time, x), x.numel() * x.element_size())
+            n += 1
+        if "unpaired_frames" in extras:
+            log.warning("%s: %s", job.path, extras["unpaired_frames"])
+        if n == 0:
+            raise MediaError(job.path, "no frames could be decoded")
+        out.put(("end", job.idx, n, extras))
+    except Exception as exc:  # one bad file must never stop the run
+        log.debug("failed on %s", job.path, exc_info=True)
+        out.put(("error", job.idx, _error_text(exc)))
+
+
+def _autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager:
+    if enabled and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.float16)
+    return contextlib.nullcontext()
+
+
+class _Batcher:
+    """Groups prepared frames by shape across files and runs the model on full (or flushed) groups."""
+
+    def __init__(self, model: Model) -> None:
+        self.model = model
+        self.buckets: dict[tuple, list[tuple[int, int, torch.Tensor]]] = defaultdict(list)
+        self.buffered_bytes = 0
+        self.calls = 0
+
+    def add(self, job_idx: int, frame_idx: int, x: torch.Tensor) -> list[tuple[int, int, torch.Tensor | Exception]]:
+        key = tuple(x.shape)
+        self.buckets[key].append((job_idx, frame_idx, x))
+        self.buffered_bytes += x.numel() * x.element_size()
+        if len(self.buckets[key]) >= self.model.batch_size(x.shape):
+            return self.run(key)
+        if self.buffered_bytes > QUEUE_BYTES:
+            return self.run(max(self.buckets, key=lambda k: len(self.buckets[k])))
+        return []
+
+    def flush(self) -> list[tuple[int, int, torch.Tensor | Exception]]:
+        out = []
+        for key in list(self.buckets):
+            out += self.run(key)
+        return out
+
+    def run(self, key: tuple) -> list[tuple[int, int, torch.Tensor | Exception]]:
+        items = self.buckets.pop(key)
+        self.buffered_bytes -= sum(x.numel() * x.element_size() for _, _, x in items)
+        try:
+            ys = self._forward(torch.stack([x for _, _, x in items]))
+            return [(j, f, y) for (j, f, _), y in zip(items, ys)]
+        except Exception as exc:
+            if len(items) == 1:
+                return [(items[0][0], items[0][1], exc)]
+            log.debug("batch of %d failed (%s); retrying items one by one", len(items), exc)
+            results: list[tuple[int, int, torch.Tensor | Exception]] = []
+            for j, f, x in items:
+                try:
+                    results.append((j, f, self._forward(x[None])[0]))
+                except Exception as item_exc:
+                    results.append((j, f, item_exc))
+            return results
+
+    def _forward(self, batch: torch.Tensor) -> torch.Tensor:
+        m = self.model
+        batch = batch.to(m.device, non_blocking=True)
+        if m.channels_last and batch.ndim == 4:
+            batch = batch.contiguous(memory_format=torch.channels_last)
+        self.calls += 1
+        with torch.inference_mode(), _autocast(m.device, m.autocast):
+            return m.forward(batch).float().cpu()
+
+
+def _finish(model: Model, st: _JobState, pooling: str) -> Result:
+    """Pool a job's frames into its Result (or an error row)."""
+    job = st.job
+    base = dict(path=job.path, pooling=pooling, model=model.name, weights_sha256=model.weights_sha256)
+    if job.ref is not None and not isinstance(job.ref, np.ndarray):
+        st.extras.setdefault("ref", str(job.ref))
+    if st.error:
+        return Result(score=None, error=st.error, extras=st.extras, **base)
+    order = sorted(st.outputs)
+    try:
+        scores, extras = model.finalize(torch.stack([st.outputs[i] for i in order]))
+        pooled = pool(scores, pooling)
+    except Exception as exc:
+        return Result(score=None, error=_error_text(exc), extras=st.extras, **base)
+    frames = [FrameScore(i, st.frames[i], float(s)) for i, s in zip(order, scores)]
+    return Result(score=pooled, frames=frames, extras={**st.extras, **extras}, **base)
+
+
+def run_jobs(model: Model, jobs: Sequence[Job], opts: ScoreOptions = ScoreOptions(),
+             writer: Writer | None = None) -> list[Result]:
+    """Score jobs with batching across files; each finished file is written before later ones start."""
+    pooling = opts.pooling or model.pooling
+    pool(np.ones(1), pooling)  # reject an unknown pooling before any work
+    if model.consecutive_frames and opts.sampler is not None and str(opts.sampler) != "all":
+        raise ValueError(f"model {model.name} needs every frame (temporal features); drop --sampler")
+    if not jobs:
+        return []
+    q = _ByteQueue(QUEUE_BYTES)
+    todo: queue.SimpleQueue[Job] = queue.SimpleQueue()
+    for job in jobs:
+        todo.put(job)
+    n_workers = max(1, min(opts.workers, len(jobs)))
+
+    def worker() -> None:
+        while True:
+            try:
+                job = todo.get_nowait()
+            except queue.Empty:
+                return
+            _work(model, job, opts, q)
+
+    threads = [threading.Thread(target=worker, name=f"dqa-decode-{i}", daemon=True) for i in range(n_workers)]
+    for t in threads:
+        t.start()
+    states = {job.idx: _JobState(job) for job in jobs}
+    results: dict[int, Result] = {}
+    batcher = _Batcher(model)
+    bar = tqdm(total=len(jobs), unit="file", disable=not opts.progress, dynamic_ncols=True, desc=model.name)
+    n_frames, t0 = 0, time.perf_counter()
+
+    def complete(idx: int) -> None:
+        st = states[idx]
+        if idx in results or (st.error is None and (st.total is None or len(st.outputs) < st.total)):
+            return
+        res = _finish(model, st, pooling)
+        results[idx] = res
+        if writer is not None:
+            writer.write(res)
+        if res.error:
+            log.warning("%s", res.error)
+        bar.update(1)
+
+    def collect(scored: list[tuple[int, int, torch.Tensor | Exception]]) -> None:
+        nonlocal n_frames
+        touched = set()
+        for j, f, y in scored:
+            st = states[j]
+            if isinstance(y, Exception):
+                st.error = st.error or f"{st.job.path}: {_error_text(y)}"
+            elif st.error is None:
+                st.outputs[f] = y
+                n_frames += 1
+            touched.add(j)
+        for j in touched:
+            complete(j)
+        bar.set_postfix(frames_s=f"{n_frames / max(time.perf_counter() - t0, 1e-9):.1f}", refresh=False)
+
+    try:
+        while len(results) < len(jobs):
+            msg = q.get(timeout=0.02 if batcher.buckets else 0.5)
+            if msg is None:
+                collect(batcher.flush())
+                continue
+            kind, idx = msg[0], msg[1]
+            st = states[idx]
+            if kind == "frame":
+                _, _, frame_idx, t, x = msg
+                st.frames[frame_idx] = t
+                collect(batcher.add(idx, frame_idx, x))
+            elif kind == "end":
+                st.total, st.extras = msg[2], msg[3]
+                complete(idx)
+            else:
+                st.error = msg[2]
+                complete(idx)
+    finally:
+        bar.close()
+    log.info("scored %d files, %d frames in %d model calls", len(jobs), n_frames, batcher.calls)
+    return [results[job.idx] for job in jobs]
+
+
+def pair_references(dist: Sequence[Path], ref: Path, dist_roots: Sequence[Path]) -> list[tuple[Path, Path | None, str | None]]:
+    """Pair each distorted file with its reference by name.
+
+    ``ref`` is a file (used for every distorted file) or a folder searched for, in order: the same
+    relative path, the same file name, the same stem with any extension, and the longest stem
+    that prefixes the distorted stem followed by ``_``, ``-`` or ``.`` (``clip_crf30.mp4`` ->
+    ``clip.y4m``), as encoding ladders name their outputs.
+    """
+    if ref.is_file():
+        return [(d, ref, None) for d in dist]
+    if not ref.is_dir():
+        raise ValueError(f"--ref {ref}: no such file or folder")
+    refs = find_media([ref])
+    by_rel = {r.relative_to(ref): r for r in refs}
+    by_name: dict[str, Path] = {}
+    by_stem: dict[str, Path] = {}
+    for r in refs:
+        by_name.setdefault(r.name, r)
+        by_stem.setdefault(r.stem, r)
+    pairs = []
+    for d in dist:
+        rel = next((d.relative_to(root) for root in dist_roots if root.is_dir() and d.is_relative_to(root)), None)
+        match = by_rel.get(rel) if rel is not None else None
+        match = match or by_name.get(d.name) or by_stem.get(d.stem)
+        if match is None:
+            prefixes = [s for s in by_stem if len(d.stem) > len(s) and d.stem.startswith(s) and d.stem[len(s)] in "_-."]
+            match = by_stem[max(prefixes, key=len)] if prefixes else None
+        err = None if match else f"{d}: no reference found in {ref} (looked for the same name, stem, or a stem prefix)"
+        pairs.append((d, match, err))
+    return pairs
+
+
+def build_jobs(paths: Sequence[str | Path], ref: str | Path | None = None, mode: str = "NR") -> list[Job]:
+    """Jobs for every media file under ``paths``, paired with references for FR models."""
+    roots = [Path(p) for p in paths]
+    files = find_media(roots)
+    if not files:
+        raise ValueError(f"no image or video files found in {', '.join(map(str, roots))}")
+    if mode == "FR" and ref is None:
+        raise ValueError("this model is full-reference: pass the reference file or folder with --ref")
+    if ref is None:
+        return [Job(i, str(f), f) for i, f in enumerate(files)]
+    ref_path = Path(ref)
+    if mode == "FR":
+        ref_files = set(find_media([ref_path])) if ref_path.is_dir() else {ref_path}
+        files = [f for f in files if f not in ref_files]  # a ref folder inside the distorted folder
+    pairs = pair_references(files, ref_path, roots)
+    return [Job(i, str(d), d, r, err) for i, (d, r, err) in enumerate(pairs)]
+
+
+def score_folder(model: Model | str, paths: Sequence[str | Path], ref: str | Path | None = None,
+                 out: str | Path | None = None, fmt: str | None = None, resume: bool = False,
+                 device: str = "auto", weights: str | None = None, **options: Any) -> list[Result]:
+    """Score every image and video under ``paths`` (recursively), writing each row as it finishes.
+
+    ``out`` is a .jsonl, .csv or .json file (or ``-`` for JSONL on stdout); ``options`` are
+    :class:`ScoreOptions` fields. With ``resume``, files already in ``out`` are skipped and new
+    rows appended. Returns the results of the files scored in this call.
+    """
+    from common.registry import load_model
+
+    if resume and out is None:
+        raise ValueError("resume needs an output file: it skips the files already written there")
+    if isinstance(model, str):
+        model = load_model(model, device=device, weights=weights)
+    opts = ScoreOptions(**options)
+    jobs = build_jobs(paths, ref, model.mode)
+    writer = open_writer(out, fmt, resume, metric=model.metric) if out is not None else None
+    try:
+        if writer is not None and writer.done:
+            before = len(jobs)
+            jobs = [j for j in jobs if str(Path(j.path).resolve()) not in writer.done]
+            log.info("resuming: %d of %d files already in %s", before - len(jobs), before, out)
+        return run_jobs(model, jobs, opts, writer)
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+def score_one(model: Model, media: str | Path | np.ndarray, ref: str | Path | np.ndarray | None = None,
+              **options: Any) -> Result:
+    """Score a single file or array (``Model.score``); errors come back in ``Result.error``."""
+    options.setdefault("progress", False)
+    opts = ScoreOptions(**options)
+    if isinstance(media, np.ndarray):
+        job = Job(0, ARRAY_PATH, media, ref if isinstance(ref, np.ndarray) else (Path(ref) if ref else None))
+    else:
+        path = Path(media)
+        if not path.exists():
+            raise MediaError(path, "no such file")
+        job = Job(0, str(path), path, ref if isinstance(ref, np.ndarray) else (Path(ref) if ref else None))
+    return run_jobs(model, [job], opts)[0]

@@ -1,0 +1,117 @@
+"""The runner: batching across files, bounded queue, pairing by name, per-file errors, arrays."""
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from common.media import EveryNth
+from common.registry import load_model
+from common.runner import Job, ScoreOptions, _ByteQueue, build_jobs, pair_references, run_jobs, score_folder
+from tests import mediagen
+from tests.conftest import TinyNR
+
+
+def test_one_model_call_serves_frames_of_several_files(tmp_path: Path, tiny_model: TinyNR) -> None:
+    for i in range(6):
+        mediagen.make_png_alpha(tmp_path / f"img{i}.png")
+    for i in range(3):
+        mediagen.make_clip(tmp_path / f"clip{i}.mp4", n_frames=5, size=(96, 64))
+    results = score_folder(tiny_model, [tmp_path], progress=False)
+    assert len(results) == 9 and all(r.ok for r in results)
+    assert sum(TinyNR.calls) == 6 + 3 * 5
+    assert max(TinyNR.calls) > 5, f"no batch mixed files: {TinyNR.calls}"
+    clip = next(r for r in results if r.path.endswith("clip0.mp4"))
+    assert [f.frame for f in clip.frames] == [0, 1, 2, 3, 4]
+    assert clip.frames[1].time == pytest.approx(1 / 30, abs=1e-3)
+    assert clip.score == pytest.approx(np.mean([f.score for f in clip.frames]))
+
+
+def test_sampler_and_pooling_options(tmp_path: Path, tiny_model: TinyNR) -> None:
+    mediagen.make_clip(tmp_path / "c.mp4", n_frames=20, size=(96, 64))
+    r = score_folder(tiny_model, [tmp_path], progress=False, sampler=EveryNth(5), pooling="min")[0]
+    assert [f.frame for f in r.frames] == [0, 5, 10, 15]
+    assert r.pooling == "min" and r.score == pytest.approx(min(f.score for f in r.frames))
+    with pytest.raises(ValueError, match="pooling"):
+        score_folder(tiny_model, [tmp_path], progress=False, pooling="median-ish")
+
+
+def test_byte_queue_blocks_producers_over_budget() -> None:
+    q = _ByteQueue(budget=100)
+    q.put(("a",), 80)
+    done = threading.Event()
+
+    def producer() -> None:
+        q.put(("b",), 80)
+        done.set()
+
+    threading.Thread(target=producer, daemon=True).start()
+    time.sleep(0.2)
+    assert not done.is_set(), "a producer must wait while the queue is over budget"
+    assert q.get(timeout=1) == ("a",)
+    assert done.wait(2)
+    assert q.get(timeout=1) == ("b",)
+    assert q.get(timeout=0.01) is None
+
+
+def test_pairing_by_path_name_stem_and_prefix(tmp_path: Path) -> None:
+    ref, dist = tmp_path / "ref", tmp_path / "dist"
+    for p in ("sub/x.png", "y.y4m", "clip.mp4", "clip_hd.mp4"):
+        (ref / p).parent.mkdir(parents=True, exist_ok=True)
+        (ref / p).touch()
+    for p in ("sub/x.png", "y.mp4", "clip_hd_crf30.mp4", "clip-720p.mp4", "other.png"):
+        (dist / p).parent.mkdir(parents=True, exist_ok=True)
+        (dist / p).touch()
+    jobs = {Path(j.path).relative_to(dist).as_posix(): j for j in build_jobs([dist], ref, "FR")}
+    assert jobs["sub/x.png"].ref == ref / "sub/x.png"
+    assert jobs["y.mp4"].ref == ref / "y.y4m"
+    assert jobs["clip_hd_crf30.mp4"].ref == ref / "clip_hd.mp4"
+    assert jobs["clip-720p.mp4"].ref == ref / "clip.mp4"
+    assert jobs["other.png"].ref is None and "no reference found" in jobs["other.png"].error
+    single = pair_references([dist / "y.mp4"], ref / "y.y4m", [dist])
+    assert single[0][1] == ref / "y.y4m"
+
+
+def test_fr_size_mismatch_and_resize_ref(tmp_path: Path) -> None:
+    mediagen.make_clip(tmp_path / "ref.mp4", n_frames=4, size=(160, 96))
+    mediagen.make_clip(tmp_path / "small.mp4", n_frames=4, size=(80, 48))
+    model = load_model("psnr", device="cpu")
+    job = Job(0, str(tmp_path / "small.mp4"), tmp_path / "small.mp4", tmp_path / "ref.mp4")
+    r = run_jobs(model, [job], ScoreOptions(progress=False))[0]
+    assert r.error and "80x48" in r.error and "--resize-ref" in r.error
+    r = run_jobs(model, [job], ScoreOptions(progress=False, resize_ref=True))[0]
+    assert r.ok and len(r.frames) == 4 and 10 < r.score < 100
+
+
+def test_fr_frame_count_mismatch_is_noted(tmp_path: Path) -> None:
+    mediagen.make_clip(tmp_path / "ref.mp4", n_frames=8, size=(96, 64))
+    mediagen.make_clip(tmp_path / "dist.mp4", n_frames=6, size=(96, 64))
+    r = load_model("psnr", device="cpu").score(tmp_path / "dist.mp4", ref=tmp_path / "ref.mp4")
+    assert r.ok and len(r.frames) == 6
+    assert "reference has more frames" in r.extras["unpaired_frames"]
+
+
+def test_arrays_and_model_score() -> None:
+    rng = np.random.default_rng(0)
+    img = (rng.random((64, 80, 3)) * 255).astype(np.uint8)
+    noisy = np.clip(img + rng.normal(0, 10, img.shape), 0, 255).astype(np.uint8)
+    ssim = load_model("ssim", device="cpu")
+    assert ssim.score(img, ref=img).score == pytest.approx(1.0, abs=1e-5)
+    assert ssim.score(noisy, ref=img).score < 0.95
+    clip = np.stack([img] * 3)
+    r = ssim.score(clip, ref=clip)
+    assert len(r.frames) == 3 and r.path == "<array>"
+
+
+def test_error_in_one_file_does_not_stop_the_others(tmp_path: Path, tiny_model: TinyNR) -> None:
+    mediagen.make_png_alpha(tmp_path / "good.png")
+    mediagen.make_1x1_png(tmp_path / "tiny.png")
+    mediagen.make_zero_byte(tmp_path / "empty.png")
+    results = {Path(r.path).name: r for r in score_folder(tiny_model, [tmp_path], progress=False)}
+    assert results["good.png"].ok
+    assert "too small" in results["tiny.png"].error
+    assert "empty.png" in results["empty.png"].error

@@ -1,0 +1,68 @@
+"""Weights manifest: sha256 verification, DQA_WEIGHTS override, weights_only loading, clear errors."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from common.errors import WeightsError
+from common.weights import load_manifest, load_state, load_weights, resolve, sha256_file, weights_dir, weights_status
+
+
+@pytest.fixture()
+def weights_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    torch.save({"w": torch.arange(4.0)}, tmp_path / "toy.pt")
+    manifest = {"toy": {"file": "toy.pt", "sha256": sha256_file(tmp_path / "toy.pt"), "recipe": "test"}}
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    monkeypatch.setenv("DQA_WEIGHTS", str(tmp_path))
+    return tmp_path
+
+
+def test_shipped_manifest_is_valid() -> None:
+    folder = weights_dir()
+    for name, entry in load_manifest(folder).items():
+        assert sha256_file(folder / entry["file"]) == entry["sha256"], name
+
+
+def test_override_and_verified_load(weights_folder: Path) -> None:
+    assert weights_dir() == weights_folder
+    state, digest = load_weights("toy")
+    assert torch.equal(state["w"], torch.arange(4.0))
+    assert digest == sha256_file(weights_folder / "toy.pt")
+    assert weights_status("toy") == "ok"
+
+
+def test_tampered_file_is_refused(weights_folder: Path) -> None:
+    with open(weights_folder / "toy.pt", "ab") as f:
+        f.write(b"x")
+    with pytest.raises(WeightsError, match="sha256.*restore"):
+        resolve("toy")
+    assert weights_status("toy") == "mismatch"
+
+
+def test_missing_file_and_name(weights_folder: Path) -> None:
+    (weights_folder / "toy.pt").unlink()
+    with pytest.raises(WeightsError, match="missing"):
+        resolve("toy")
+    with pytest.raises(WeightsError, match="not in"):
+        resolve("nope")
+
+
+def test_pickled_code_is_not_executed(tmp_path: Path) -> None:
+    class Evil:
+        def __reduce__(self):  # noqa: D105
+            return (print, ("pwned",))
+
+    torch.save({"x": Evil()}, tmp_path / "evil.pt")
+    with pytest.raises(WeightsError, match="not a loadable"):
+        load_state(tmp_path / "evil.pt")
+
+
+def test_user_weights_file(tmp_path: Path) -> None:
+    torch.save({"a": torch.ones(2)}, tmp_path / "mine.pt")
+    state, digest = load_weights(None, tmp_path / "mine.pt")
+    assert torch.equal(state["a"], torch.ones(2)) and len(digest) == 64
+    with pytest.raises(WeightsError, match="no such file"):
+        load_weights(None, tmp_path / "other.pt")
