@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import resource
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from common.backbone import ResNetBackbone
-from common.media import TemporalSampler, center_crop, load_image, media_kind, probe_video, read_media, resize, to_tensor
+from common.media import TemporalSampler, UniformK, center_crop, load_image, media_kind, probe_video, read_media, resize, to_tensor
 from common.model import Model
 from common.runner import Job, ScoreOptions, run_jobs
 
@@ -99,7 +99,8 @@ def bench(name: str, path: Path, ref: str | None = None, device: str = "cpu", re
     sampler = sampler or model.sampler
     ref_path = Path(ref) if ref else (path if model.mode == "FR" else None)
     job = Job(0, str(path), path, ref_path)
-    run_jobs(model, [job], opts)  # warm-up: model init, allocator, file cache
+    warm = opts if model.consecutive_frames else replace(opts, sampler=UniformK(2))
+    run_jobs(model, [job], warm)  # warm-up: kernels, allocator, file cache
     decode_s = e2e_s = float("inf")
     frames = 0
     for _ in range(max(1, repeat)):

@@ -202,7 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger().setLevel(logging.ERROR)
     try:
         return COMMANDS[args.command](args)
-    except (ValueError, TypeError, DqaError) as exc:
+    except (ValueError, TypeError, ImportError, DqaError) as exc:
         print(f"dqa {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

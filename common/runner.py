@@ -394,9 +394,11 @@ def build_jobs(paths: Sequence[str | Path], ref: str | Path | None = None, mode:
     if ref is None:
         return [Job(i, str(f), f) for i, f in enumerate(files)]
     ref_path = Path(ref)
-    if mode == "FR":
-        ref_files = set(find_media([ref_path])) if ref_path.is_dir() else {ref_path}
-        files = [f for f in files if f not in ref_files]  # a ref folder inside the distorted folder
+    if mode == "FR" and ref_path.is_dir():
+        ref_files = {f.resolve() for f in find_media([ref_path])}
+        files = [f for f in files if f.resolve() not in ref_files]  # a ref folder inside a distorted folder
+        if not files:
+            raise ValueError(f"every file under {', '.join(map(str, roots))} is in the reference folder {ref_path}")
     pairs = pair_references(files, ref_path, roots)
     return [Job(i, str(d), d, r, err) for i, (d, r, err) in enumerate(pairs)]
 

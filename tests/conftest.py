@@ -53,8 +53,7 @@ def transcode(src: Path, dst: Path, crf: int) -> None:
         s.width, s.height, s.pix_fmt = vin.width, vin.height, "yuv420p"
         s.options = {"crf": str(crf), "preset": "veryfast"}
         for frame in inp.decode(vin):
-            frame.pts = None
-            for p in s.encode(frame):
+            for p in s.encode(av.VideoFrame.from_ndarray(frame.to_ndarray(format="rgb24"), format="rgb24")):
                 out.mux(p)
         for p in s.encode():
             out.mux(p)

@@ -104,8 +104,8 @@ def test_resume_after_kill_scores_every_file_once(tmp_path: Path) -> None:
     ref, dist = tmp_path / "ref", tmp_path / "dist"
     ref.mkdir()
     dist.mkdir()
-    n = 16
-    mediagen.make_clip(ref / "src.mp4", n_frames=60, size=(320, 240))
+    n = 10
+    mediagen.make_clip(ref / "src.mp4", n_frames=40, size=(320, 240))
     for i in range(n):
         shutil.copy(ref / "src.mp4", dist / f"src_{i:02d}.mp4")
     for fmt in ("jsonl", "csv"):
