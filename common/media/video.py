@@ -1,0 +1,286 @@
+"""Video decoding: probe, then yield the wanted frames as RGB arrays through PyAV or decord, one at a time."""
+from __future__ import annotations
+
+import bisect
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+
+from common.errors import MediaError
+from common.media.image import check_pixels
+from common.media.raw import RAW_EXTS, RawSpec, raw_frame_count, read_raw
+
+log = logging.getLogger(__name__)
+
+VIDEO_EXTS = frozenset({".mp4", ".mkv", ".mov", ".avi", ".webm", ".y4m", ".m4v", ".ts"})
+BACKENDS = ("auto", "pyav", "decord")
+
+# "auto" uses decord when fewer than this fraction of the frames are wanted, PyAV otherwise. Measured here
+# (best of 5 interleaved reads, as common.media.measure does) on 10-s 1080p30 H.264 clips (x264
+# medium, CRF 21; GOP 30 at 6.3 Mb/s, GOP 250 at 3.5 Mb/s) on 2 cores: decord took 1.2-1.9x PyAV's time at
+# every density (all, 1/4, 1/8, 1/15, 1/30, 1/60 and uniform:8). GOP 30: all 1.88 s vs 2.40 s, 1/8 1.34 vs 2.02,
+# 1/30 0.34 vs 0.65, uniform:8 0.75 vs 1.04; GOP 250: all 1.63 vs 2.09, 1/30 1.06 vs 1.28. PyAV (FFmpeg 8)
+# skips GOPs by seeking as decord (bundled FFmpeg 4.1) does and decodes faster, so no density favours decord:
+# 0 keeps decord as the fallback and explicit choice. Re-measure on new hardware (`python -m
+# common.media.measure CLIP --make 30`) and raise this if decord wins.
+DECORD_MAX_DENSITY = 0.0
+_DECORD_BATCH = 4  # frames per decord get_batch call (they share one buffer): bounded memory, few calls
+_PYAV_ONLY_EXTS = frozenset({".y4m"})  # decord cannot demux these
+
+
+@dataclass(frozen=True, eq=False)
+class Frame:
+    """One decoded frame: index in presentation order, time in seconds, HxWx3 RGB uint8 (uint16 above 8 bits)."""
+
+    index: int
+    time: float
+    data: np.ndarray
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What `probe_video` learns: display size (after rotation), frame count (estimated unless n_frames_exact),
+    rate, clockwise display rotation in degrees, bits per sample, decoded pixel format and codec."""
+
+    path: str
+    width: int
+    height: int
+    n_frames: int
+    fps: float
+    duration: float
+    rotation: int
+    bit_depth: int
+    pix_fmt: str
+    codec: str
+    n_frames_exact: bool
+
+
+def probe_video(path: str | Path, raw: RawSpec | None = None) -> VideoInfo:
+    """Read a video's size, rate, frame count, rotation and bit depth (decodes the first frame to be sure it can)."""
+    path = Path(path)
+    if raw is not None:
+        n = raw_frame_count(path, raw)
+        return VideoInfo(str(path), raw.width, raw.height, n, raw.fps, n / raw.fps, 0, raw.bit_depth,
+                         raw.pix_fmt, "rawvideo", True)
+    if path.suffix.lower() in RAW_EXTS:
+        raise MediaError(path, "raw YUV has no header: give its frame size and pixel format (CLI: --size WxH "
+                               "--pix-fmt yuv420p --fps 25; Python: raw=RawSpec(width, height, pix_fmt, fps))")
+    try:
+        with av.open(str(path)) as container:
+            return _probe_container(path, container)
+    except MediaError:
+        raise
+    except Exception as e:  # FFmpeg reports problems through many exception types
+        raise MediaError(path, f"cannot read video: {type(e).__name__}: {e}") from e
+
+
+def _probe_container(path: Path, container: av.container.InputContainer) -> VideoInfo:
+    """Fill VideoInfo from an open container."""
+    if not container.streams.video:
+        raise MediaError(path, "no video stream in the file")
+    stream = container.streams.video[0]
+    if stream.codec_context is None:
+        raise MediaError(path, "unknown or unsupported video codec: no decoder for it in FFmpeg")
+    first = next(container.decode(stream), None)
+    if first is None:
+        raise MediaError(path, "the video stream holds no decodable frames")
+    rotation = round((-first.rotation % 360) / 90) % 4 * 90
+    width, height = (first.height, first.width) if rotation in (90, 270) else (first.width, first.height)
+    fps = float(stream.average_rate or stream.guessed_rate or 0)
+    if fps <= 0:
+        log.warning("%s: no frame rate in the file, assuming 25 fps", path)
+        fps = 25.0
+    if stream.duration and stream.time_base:
+        duration = float(stream.duration * stream.time_base)
+    else:
+        duration = container.duration / av.time_base if container.duration else 0.0
+    exact = stream.frames > 0
+    n_frames = stream.frames if exact else max(1, round(duration * fps))
+    return VideoInfo(str(path), width, height, n_frames, fps, duration or n_frames / fps, rotation,
+                     first.format.components[0].bits, first.format.name, stream.codec_context.name, exact)
+
+
+def read_frames(path: str | Path, indices: Sequence[int] | None = None, raw: RawSpec | None = None,
+                backend: str = "auto", max_pixels: int | None = None) -> Iterator[Frame]:
+    """Yield the wanted frames (all when indices is None) in increasing index order; missing ones are skipped.
+
+    backend: "pyav" (sequential decode, seeks over keyframes for sparse requests), "decord" (random access)
+    or "auto" (decord below DECORD_MAX_DENSITY wanted/total frames, else PyAV); the other backend takes
+    over when the chosen one fails before its first frame. Probing happens now, decoding lazily.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown video backend {backend!r}; use one of {', '.join(BACKENDS)}")
+    path = Path(path)
+    info = probe_video(path, raw)
+    check_pixels(path, info.width, info.height, max_pixels)
+    wanted = _wanted(indices, info)
+    if raw is not None:
+        return _raw_frames(path, raw, wanted)
+    return _with_fallback(path, info, wanted, _backend_order(path, info, wanted, backend))
+
+
+def _wanted(indices: Sequence[int] | None, info: VideoInfo) -> list[int] | None:
+    """Sorted unique frame indices (None for all); ValueError for negatives or non-integers."""
+    if indices is None:
+        return None
+    out = set()
+    for i in indices:
+        if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or i < 0:
+            raise ValueError(f"frame indices must be non-negative integers, got {i!r}")
+        if not info.n_frames_exact or i < info.n_frames:
+            out.add(int(i))
+    return sorted(out)
+
+
+def _backend_order(path: Path, info: VideoInfo, wanted: list[int] | None, backend: str) -> list[str]:
+    """Backends to try, best first: decord only for 8-bit sources in containers it can read."""
+    decord_ok = info.bit_depth <= 8 and path.suffix.lower() not in _PYAV_ONLY_EXTS
+    if backend == "decord":
+        return ["decord", "pyav"]
+    density = 1.0 if wanted is None else len(wanted) / max(1, info.n_frames)
+    if backend == "auto" and decord_ok and density < DECORD_MAX_DENSITY:
+        return ["decord", "pyav"]
+    return ["pyav", "decord"] if decord_ok else ["pyav"]
+
+
+def _with_fallback(path: Path, info: VideoInfo, wanted: list[int] | None, order: list[str]) -> Iterator[Frame]:
+    """Run the first backend; if it fails before yielding a frame, log a warning and try the next one."""
+    for n, name in enumerate(order):
+        frames = _DECODERS[name](str(path), info, wanted)
+        try:
+            first = next(frames, None)
+        except Exception as e:  # any decoder failure before the first frame means: try the other backend
+            if n + 1 == len(order):
+                raise MediaError(path, f"cannot decode video ({name}): {type(e).__name__}: {e}") from e
+            log.warning("%s: %s backend failed (%s: %s); falling back to %s", path, name, type(e).__name__,
+                        (str(e).strip() or "no message").splitlines()[0], order[n + 1])
+            continue
+        if first is None:
+            return
+        yield first
+        last = first.index
+        try:
+            for frame in frames:
+                last = frame.index
+                yield frame
+        except Exception as e:
+            raise MediaError(path, f"decoding failed after frame {last} ({name}): {type(e).__name__}: {e}") from e
+        return
+
+
+def _raw_frames(path: Path, raw: RawSpec, wanted: list[int] | None) -> Iterator[Frame]:
+    """Frames of a raw YUV file; read errors become MediaError."""
+    try:
+        for i, data in read_raw(path, raw, wanted):
+            yield Frame(i, i / raw.fps, data)
+    except (OSError, ValueError) as e:  # e.g. the file shrank after probing
+        raise MediaError(path, f"cannot read raw video: {type(e).__name__}: {e}") from e
+
+
+def _rotate(data: np.ndarray, rotation: int) -> np.ndarray:
+    """Rotate a frame clockwise by `rotation` degrees (a multiple of 90) for display."""
+    return np.ascontiguousarray(np.rot90(data, -(rotation // 90))) if rotation else data
+
+
+@dataclass(frozen=True)
+class _PacketIndex:
+    """Presentation timestamps of all video packets, sorted (position = frame index), and keyframe indices."""
+
+    pts: list[int]
+    keyframes: list[int]
+    position: dict[int, int]
+
+    def keyframe_before(self, index: int) -> int:
+        """Index of the last keyframe at or before frame `index` (0 when there is none)."""
+        k = bisect.bisect_right(self.keyframes, index) - 1
+        return self.keyframes[k] if k >= 0 else 0
+
+
+def _packet_index(path: str) -> _PacketIndex | None:
+    """Demux (without decoding) to map timestamps to frame indices; None when timestamps are missing or repeat."""
+    pts, keys = [], []
+    with av.open(path) as container:
+        for packet in container.demux(container.streams.video[0]):
+            if packet.size == 0 or packet.is_discard:
+                continue
+            if packet.pts is None:
+                return None
+            pts.append(packet.pts)
+            if packet.is_keyframe:
+                keys.append(packet.pts)
+    order = sorted(pts)
+    position = {p: i for i, p in enumerate(order)}
+    if len(position) != len(order):
+        return None
+    return _PacketIndex(order, sorted(position[p] for p in keys), position)
+
+
+def _pyav_frames(path: str, info: VideoInfo, wanted: list[int] | None) -> Iterator[Frame]:
+    """Decode with PyAV in presentation order, converting only wanted frames to arrays.
+
+    For sparse requests it first demuxes the packet timestamps, then seeks to the keyframe before the next
+    wanted frame whenever that keyframe lies beyond the frame just decoded (skipping whole GOPs).
+    """
+    index = _packet_index(path) if wanted is not None else None
+    fmt = "rgb48le" if info.bit_depth > 8 else "rgb24"
+    with av.open(path) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "SLICE" if index is not None else "AUTO"  # frame threads pay a restart per seek
+        start, time_base = stream.start_time or 0, stream.time_base
+        frames = container.decode(stream)
+        pos, w, last_seek = -1, 0, -1
+        while wanted is None or w < len(wanted):
+            if index is not None:
+                key = index.keyframe_before(wanted[w])
+                if key > pos + 1 and key > last_seek:
+                    container.seek(index.pts[key], stream=stream)
+                    frames, last_seek = container.decode(stream), key
+            frame = next(frames, None)
+            if frame is None:
+                return
+            if index is None:
+                pos += 1
+            elif frame.pts in index.position:
+                pos = index.position[frame.pts]
+            else:
+                raise RuntimeError(f"decoded a frame with timestamp {frame.pts} that no packet has")
+            if wanted is not None:
+                while w < len(wanted) and wanted[w] < pos:
+                    w += 1
+                if w == len(wanted) or wanted[w] != pos:
+                    continue
+                w += 1
+            time = float((frame.pts - start) * time_base) if frame.pts is not None and time_base else pos / info.fps
+            yield Frame(pos, time, _rotate(frame.to_ndarray(format=fmt), info.rotation))
+
+
+def _decord_frames(path: str, info: VideoInfo, wanted: list[int] | None) -> Iterator[Frame]:
+    """Decode with decord's random-access VideoReader, a few frames per get_batch call so memory stays bounded.
+
+    decord 0.6 applies the container's rotation itself (checked by the tests), so frames are not rotated here.
+    """
+    if info.bit_depth > 8:
+        raise RuntimeError(f"decord decodes to 8-bit RGB only; this video has {info.bit_depth} bits")
+    import decord
+
+    decord.logging.set_level(decord.logging.QUIET)
+    reader = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=0)
+    n = len(reader)
+    todo = range(n) if wanted is None else [i for i in wanted if i < n]
+    for start in range(0, len(todo), _DECORD_BATCH):
+        chunk = list(todo[start:start + _DECORD_BATCH])
+        batch = reader.get_batch(chunk).asnumpy()
+        if batch.shape[1:] != (info.height, info.width, 3):
+            raise RuntimeError(f"decord returned frames of shape {batch.shape[1:]}, expected "
+                               f"{(info.height, info.width, 3)}")
+        times = reader.get_frame_timestamp(chunk)[:, 0]
+        for i, t, data in zip(chunk, times, batch):
+            yield Frame(i, float(t), data)
+
+
+_DECODERS: dict[str, Callable[[str, VideoInfo, list[int] | None], Iterator[Frame]]] = {
+    "pyav": _pyav_frames, "decord": _decord_frames}
