@@ -76,16 +76,13 @@ class BenchReport:
         ])
 
 
-def _decode_only(path: Path, sampler: TemporalSampler, opts: ScoreOptions) -> int:
-    """Decode exactly the frames the runner would decode for this file; return how many."""
-    if media_kind(path) == "image":
-        load_image(path)
-        return 1
-    info = probe_video(path, raw=opts.raw)
-    n = 0
-    for _ in read_media(path, sampler.indices(info.n_frames, info.fps), raw=opts.raw, backend=opts.backend):
-        n += 1
-    return n
+def _decode_only(path: Path, sampler: TemporalSampler, opts: ScoreOptions, pixels: str) -> int:
+    """Decode exactly the frames the runner would decode for this file, as the model wants them; return how many."""
+    indices = None
+    if media_kind(path) == "video":
+        info = probe_video(path, raw=opts.raw)
+        indices = sampler.indices(info.n_frames, info.fps)
+    return sum(1 for _ in read_media(path, indices, raw=opts.raw, backend=opts.backend, pixels=pixels))
 
 
 def bench(name: str, path: Path, ref: str | None = None, device: str = "cpu", repeat: int = 1,
@@ -105,9 +102,9 @@ def bench(name: str, path: Path, ref: str | None = None, device: str = "cpu", re
     frames = 0
     for _ in range(max(1, repeat)):
         t0 = time.perf_counter()
-        frames = _decode_only(path, sampler, opts)
+        frames = _decode_only(path, sampler, opts, model.pixels)
         if ref_path is not None:
-            _decode_only(ref_path, sampler, opts)
+            _decode_only(ref_path, sampler, opts, model.pixels)
         decode_s = min(decode_s, time.perf_counter() - t0)
         if dev.type == "cuda":
             torch.cuda.synchronize()

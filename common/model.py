@@ -32,6 +32,7 @@ class Model:
     channels_last: ClassVar[bool] = False
     autocast: ClassVar[bool] = False  # mixed precision on CUDA (neural models)
     consecutive_frames: ClassVar[bool] = False  # temporal features that need every frame, in order
+    pixels: ClassVar[str] = "rgb"  # what prepare receives: "rgb" (HxWx3 uint8/uint16) or "luma" (HxW float32 0-255)
 
     def __init__(self, device: str | torch.device = "cpu", weights_sha256: str | None = None) -> None:
         self.device = torch.device(device)
@@ -40,7 +41,7 @@ class Model:
         self.pooling = self.default_pooling
 
     def prepare(self, frame: np.ndarray, ref: np.ndarray | None, state: dict[str, Any]) -> torch.Tensor:
-        """Turn one decoded RGB frame (and its reference frame for FR) into a CPU tensor.
+        """Turn one decoded frame (and its reference frame for FR), as ``pixels`` says, into a CPU tensor.
 
         ``state`` is private to one file and lives across its frames, in decode order.
         """

@@ -208,7 +208,7 @@ def test_auto_backend_choice(clips: dict[str, Path]) -> None:
 
 def test_fallback_before_first_frame(clips: dict[str, Path], monkeypatch: pytest.MonkeyPatch,
                                      caplog: pytest.LogCaptureFixture) -> None:
-    def broken(path, info, wanted):
+    def broken(path, info, wanted, pixels):
         raise RuntimeError("simulated decoder failure")
         yield
 
@@ -220,7 +220,7 @@ def test_fallback_before_first_frame(clips: dict[str, Path], monkeypatch: pytest
 
 
 def test_failure_after_first_frame_is_media_error(clips: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
-    def half(path, info, wanted):
+    def half(path, info, wanted, pixels):
         yield Frame(0, 0.0, np.zeros((120, 160, 3), np.uint8))
         raise RuntimeError("broken stream")
 

@@ -8,12 +8,13 @@ from common.errors import MediaError
 from common.media.image import IMAGE_EXTS, load_image
 from common.media.raw import RAW_EXTS, RawSpec, parse_size
 from common.media.samplers import (AllFrames, EveryNth, PerSecond, TemporalSampler, UniformK, center_crop,
-                                   fragments, grid_crops, parse_sampler, resize, rgb_to_luma, to_tensor)
+                                   fragments, grid_crops, parse_sampler, resize, rgb_array_to_luma, rgb_to_luma,
+                                   to_tensor)
 from common.media.video import VIDEO_EXTS, Frame, VideoInfo, probe_video, read_frames
 
 __all__ = ["IMAGE_EXTS", "VIDEO_EXTS", "RAW_EXTS", "media_kind", "find_media", "RawSpec", "parse_size", "Frame",
            "VideoInfo", "load_image", "probe_video", "read_frames", "read_media", "to_tensor", "rgb_to_luma",
-           "TemporalSampler", "AllFrames", "EveryNth", "UniformK", "PerSecond", "parse_sampler", "resize",
+           "rgb_array_to_luma", "TemporalSampler", "AllFrames", "EveryNth", "UniformK", "PerSecond", "parse_sampler", "resize",
            "center_crop", "grid_crops", "fragments"]
 
 
@@ -47,8 +48,12 @@ def find_media(paths: Sequence[str | Path]) -> list[Path]:
 
 
 def read_media(path: str | Path, indices: Sequence[int] | None = None, raw: RawSpec | None = None,
-               backend: str = "auto") -> Iterator[Frame]:
-    """Frames of any media file: an image gives one Frame(0, 0.0, data), a video its wanted frames."""
+               backend: str = "auto", pixels: str = "rgb") -> Iterator[Frame]:
+    """Frames of any media file: an image gives one Frame(0, 0.0, data), a video its wanted frames.
+
+    pixels="luma" gives HxW float32 luma on the 0-255 scale (see `read_frames`; BT.601 for images).
+    """
     if raw is None and media_kind(path) == "image":
-        return iter([Frame(0, 0.0, load_image(path))])
-    return read_frames(path, indices, raw=raw, backend=backend)
+        rgb = load_image(path)
+        return iter([Frame(0, 0.0, rgb_array_to_luma(rgb) if pixels == "luma" else rgb)])
+    return read_frames(path, indices, raw=raw, backend=backend, pixels=pixels)

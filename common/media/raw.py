@@ -89,8 +89,10 @@ def yuv_to_rgb(y: np.ndarray, u: np.ndarray | None, v: np.ndarray | None, bits: 
     return np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
 
 
-def read_raw(path: str | Path, spec: RawSpec, indices: Sequence[int] | None = None) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield (index, HxWx3 RGB) for the wanted frames of a raw YUV file, one frame in memory at a time."""
+def read_raw(path: str | Path, spec: RawSpec, indices: Sequence[int] | None = None,
+             pixels: str = "rgb") -> Iterator[tuple[int, np.ndarray]]:
+    """Yield (index, HxWx3 RGB) for the wanted frames of a raw YUV file, one frame in memory at a time;
+    with pixels="luma" the Y plane as float32 on the 0-255 scale instead."""
     n = raw_frame_count(path, spec)
     sub, bits = RAW_FORMATS[spec.pix_fmt]
     dtype = np.dtype("<u2") if bits > 8 else np.dtype(np.uint8)
@@ -100,6 +102,9 @@ def read_raw(path: str | Path, spec: RawSpec, indices: Sequence[int] | None = No
             f.seek(i * spec.frame_bytes)
             buf = np.frombuffer(f.read(spec.frame_bytes), dtype)
             y = buf[:w * h].reshape(h, w)
+            if pixels == "luma":
+                yield i, y.astype(np.float32) / np.float32(1 << (bits - 8))
+                continue
             if sub is None:
                 yield i, yuv_to_rgb(y, None, None, bits)
                 continue

@@ -137,6 +137,15 @@ def rgb_to_luma(x: torch.Tensor) -> torch.Tensor:
     return (x * w).sum(-3, keepdim=True)
 
 
+def rgb_array_to_luma(data: np.ndarray) -> np.ndarray:
+    """HxWx3 uint8/uint16 RGB array -> HxW float32 BT.601 luma on the 0-255 scale."""
+    if data.ndim != 3 or data.shape[2] != 3:
+        raise ValueError(f"expected an HxWx3 RGB array, got shape {data.shape}")
+    scale = 255.0 / 65535.0 if data.dtype == np.uint16 else 1.0
+    w = np.asarray(_LUMA, dtype=np.float32) * np.float32(scale)
+    return data.astype(np.float32) @ w
+
+
 def _pair(size: int | tuple[int, int]) -> tuple[int, int]:
     """(h, w) from an int (square) or a pair; ValueError for non-positive sizes."""
     h, w = (size, size) if isinstance(size, int) else size

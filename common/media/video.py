@@ -13,11 +13,13 @@ import numpy as np
 from common.errors import MediaError
 from common.media.image import check_pixels
 from common.media.raw import RAW_EXTS, RawSpec, raw_frame_count, read_raw
+from common.media.samplers import rgb_array_to_luma
 
 log = logging.getLogger(__name__)
 
 VIDEO_EXTS = frozenset({".mp4", ".mkv", ".mov", ".avi", ".webm", ".y4m", ".m4v", ".ts"})
 BACKENDS = ("auto", "pyav", "decord")
+PIXELS = ("rgb", "luma")
 
 # "auto" uses decord when fewer than this fraction of the frames are wanted, PyAV otherwise. Measured here
 # (best of 5 interleaved reads, as common.media.measure does) on 10-s 1080p30 H.264 clips (x264
@@ -34,7 +36,8 @@ _PYAV_ONLY_EXTS = frozenset({".y4m"})  # decord cannot demux these
 
 @dataclass(frozen=True, eq=False)
 class Frame:
-    """One decoded frame: index in presentation order, time in seconds, HxWx3 RGB uint8 (uint16 above 8 bits)."""
+    """One decoded frame: index in presentation order, time in seconds, and its pixels: HxWx3 RGB uint8
+    (uint16 above 8 bits), or with pixels="luma" an HxW float32 luma plane on the 0-255 scale."""
 
     index: int
     time: float
@@ -105,22 +108,27 @@ def _probe_container(path: Path, container: av.container.InputContainer) -> Vide
 
 
 def read_frames(path: str | Path, indices: Sequence[int] | None = None, raw: RawSpec | None = None,
-                backend: str = "auto", max_pixels: int | None = None) -> Iterator[Frame]:
+                backend: str = "auto", max_pixels: int | None = None, pixels: str = "rgb") -> Iterator[Frame]:
     """Yield the wanted frames (all when indices is None) in increasing index order; missing ones are skipped.
 
     backend: "pyav" (sequential decode, seeks over keyframes for sparse requests), "decord" (random access)
     or "auto" (decord below DECORD_MAX_DENSITY wanted/total frames, else PyAV); the other backend takes
     over when the chosen one fails before its first frame. Probing happens now, decoding lazily.
+    pixels="luma" yields the coded Y plane as FFmpeg's psnr/ssim filters and libvmaf see it (limited range
+    as coded, deeper samples scaled to 0-255), BT.601 luma of RGB for RGB-coded video; PyAV only.
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown video backend {backend!r}; use one of {', '.join(BACKENDS)}")
+    if pixels not in PIXELS:
+        raise ValueError(f"unknown pixels {pixels!r}; use one of {', '.join(PIXELS)}")
     path = Path(path)
     info = probe_video(path, raw)
     check_pixels(path, info.width, info.height, max_pixels)
     wanted = _wanted(indices, info)
     if raw is not None:
-        return _raw_frames(path, raw, wanted)
-    return _with_fallback(path, info, wanted, _backend_order(path, info, wanted, backend))
+        return _raw_frames(path, raw, wanted, pixels)
+    order = ["pyav"] if pixels == "luma" else _backend_order(path, info, wanted, backend)
+    return _with_fallback(path, info, wanted, order, pixels)
 
 
 def _wanted(indices: Sequence[int] | None, info: VideoInfo) -> list[int] | None:
@@ -147,10 +155,11 @@ def _backend_order(path: Path, info: VideoInfo, wanted: list[int] | None, backen
     return ["pyav", "decord"] if decord_ok else ["pyav"]
 
 
-def _with_fallback(path: Path, info: VideoInfo, wanted: list[int] | None, order: list[str]) -> Iterator[Frame]:
+def _with_fallback(path: Path, info: VideoInfo, wanted: list[int] | None, order: list[str],
+                   pixels: str = "rgb") -> Iterator[Frame]:
     """Run the first backend; if it fails before yielding a frame, log a warning and try the next one."""
     for n, name in enumerate(order):
-        frames = _DECODERS[name](str(path), info, wanted)
+        frames = _DECODERS[name](str(path), info, wanted, pixels)
         try:
             first = next(frames, None)
         except Exception as e:  # any decoder failure before the first frame means: try the other backend
@@ -172,10 +181,10 @@ def _with_fallback(path: Path, info: VideoInfo, wanted: list[int] | None, order:
         return
 
 
-def _raw_frames(path: Path, raw: RawSpec, wanted: list[int] | None) -> Iterator[Frame]:
+def _raw_frames(path: Path, raw: RawSpec, wanted: list[int] | None, pixels: str = "rgb") -> Iterator[Frame]:
     """Frames of a raw YUV file; read errors become MediaError."""
     try:
-        for i, data in read_raw(path, raw, wanted):
+        for i, data in read_raw(path, raw, wanted, pixels):
             yield Frame(i, i / raw.fps, data)
     except (OSError, ValueError) as e:  # e.g. the file shrank after probing
         raise MediaError(path, f"cannot read raw video: {type(e).__name__}: {e}") from e
@@ -219,7 +228,19 @@ def _packet_index(path: str) -> _PacketIndex | None:
     return _PacketIndex(order, sorted(position[p] for p in keys), position)
 
 
-def _pyav_frames(path: str, info: VideoInfo, wanted: list[int] | None) -> Iterator[Frame]:
+def _y_plane(frame: av.VideoFrame) -> np.ndarray:
+    """The coded luma plane of a YUV/gray frame as float32 on the 0-255 scale; BT.601 luma for RGB frames."""
+    fmt = frame.format
+    if fmt.is_rgb or fmt.has_palette or fmt.is_big_endian or not fmt.name.startswith(("yuv", "nv", "gray")):
+        return rgb_array_to_luma(frame.to_ndarray(format="rgb48le" if fmt.components[0].bits > 8 else "rgb24"))
+    bits = fmt.components[0].bits
+    dtype = np.dtype("<u2") if bits > 8 else np.dtype(np.uint8)
+    plane = frame.planes[0]
+    y = np.frombuffer(plane, dtype).reshape(plane.height, plane.line_size // dtype.itemsize)[:, :plane.width]
+    return y.astype(np.float32) / np.float32(1 << (bits - 8)) if bits > 8 else y.astype(np.float32)
+
+
+def _pyav_frames(path: str, info: VideoInfo, wanted: list[int] | None, pixels: str = "rgb") -> Iterator[Frame]:
     """Decode with PyAV in presentation order, converting only wanted frames to arrays.
 
     For sparse requests it first demuxes the packet timestamps, then seeks to the keyframe before the next
@@ -255,10 +276,11 @@ def _pyav_frames(path: str, info: VideoInfo, wanted: list[int] | None) -> Iterat
                     continue
                 w += 1
             time = float((frame.pts - start) * time_base) if frame.pts is not None and time_base else pos / info.fps
-            yield Frame(pos, time, _rotate(frame.to_ndarray(format=fmt), info.rotation))
+            data = _y_plane(frame) if pixels == "luma" else frame.to_ndarray(format=fmt)
+            yield Frame(pos, time, _rotate(data, info.rotation))
 
 
-def _decord_frames(path: str, info: VideoInfo, wanted: list[int] | None) -> Iterator[Frame]:
+def _decord_frames(path: str, info: VideoInfo, wanted: list[int] | None, pixels: str = "rgb") -> Iterator[Frame]:
     """Decode with decord's random-access VideoReader, a few frames per get_batch call so memory stays bounded.
 
     decord 0.6 applies the container's rotation itself (checked by the tests), so frames are not rotated here.
@@ -282,5 +304,5 @@ def _decord_frames(path: str, info: VideoInfo, wanted: list[int] | None) -> Iter
             yield Frame(i, float(t), data)
 
 
-_DECODERS: dict[str, Callable[[str, VideoInfo, list[int] | None], Iterator[Frame]]] = {
+_DECODERS: dict[str, Callable[[str, VideoInfo, list[int] | None, str], Iterator[Frame]]] = {
     "pyav": _pyav_frames, "decord": _decord_frames}

@@ -1,7 +1,8 @@
 """Classic full-reference metrics as registered models (PSNR, SSIM, MS-SSIM, GMSD, VMAF).
 
 They run through the same runner as the learned models, on image pairs and frame-aligned video
-pairs, computed on BT.601 luma in the 0-255 scale. They serve users directly and are the label
+pairs. Video is measured on its coded Y plane, as FFmpeg's psnr/ssim filters and libvmaf do (deeper
+samples scaled to 0-255); images on BT.601 luma of their RGB. They serve users directly and are the label
 teachers of the data engine.
 """
 from __future__ import annotations
@@ -12,22 +13,17 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from common.media import rgb_to_luma, to_tensor
 from common.metrics import fr
 from common.metrics.vmaf import VMAF_MIN_SIZE
 from common.model import Model
 from common.registry import ModelSpec, register
 
 
-def luma255(frame: np.ndarray) -> torch.Tensor:
-    """(1, H, W) BT.601 luma of an RGB frame (8 or 16 bit) on the 0-255 scale."""
-    return rgb_to_luma(to_tensor(frame)) * 255.0
-
-
 class ClassicFR(Model):
     """A full-reference metric of a distorted frame against its reference, frame by frame."""
 
     mode = "FR"
+    pixels = "luma"
     fn: ClassVar[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]
     min_size: ClassVar[int] = 1
 
@@ -37,7 +33,7 @@ class ClassicFR(Model):
         h, w = frame.shape[:2]
         if min(h, w) < self.min_size:
             raise ValueError(f"{w}x{h} is too small for {self.name}, which needs at least {self.min_size}x{self.min_size}")
-        return torch.stack([luma255(frame), luma255(ref)])
+        return torch.from_numpy(np.stack([frame, ref]))[:, None]
 
     def forward(self, batch: torch.Tensor) -> torch.Tensor:
         return type(self).fn(batch[:, 0].float(), batch[:, 1].float())
