@@ -125,7 +125,7 @@ def make_bench_clip(path: Path, seconds: float = 10.0, size: tuple[int, int] = (
     import av
 
     w, h = size
-    src = torch.from_numpy(load_image(SAMPLE_IMAGE)).permute(2, 0, 1)[None].float()
+    src = torch.from_numpy(load_image(SAMPLE_IMAGE).copy()).permute(2, 0, 1)[None].float()
     big = nn.functional.interpolate(src, size=(int(h * 1.5), int(h * 1.5) * w // h), mode="bicubic", align_corners=False)
     big = big[0].clamp(0, 255).byte().permute(1, 2, 0).numpy()
     rng = np.random.default_rng(0)

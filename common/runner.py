@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import logging
 import queue
 import threading
@@ -36,13 +37,14 @@ from common.result import FrameScore, Result
 
 log = logging.getLogger(__name__)
 
-QUEUE_BYTES = 256 << 20  # prepared frames waiting for the model
+QUEUE_BYTES = 64 << 20  # prepared frames waiting for the model: a few batches, so the model never starves
 # glibc keeps freed full-frame buffers in its heaps (decode threads allocate, the main thread frees): scoring a
 # 1080p pair with PSNR peaked at 2-3.9 GB RSS with ~150 MB in use. Trimming after every TRIM_BYTES of model
 # input held it at ~0.7 GB at unchanged speed (tried: trimming per batch, 30% slower; a fixed mmap threshold,
 # 2x slower for SSIM; per-thread arena limits, no effect).
 TRIM_BYTES = 128 << 20
 ARRAY_PATH = "<array>"
+Scored = list[tuple[int, int, torch.Tensor | Exception]]  # (job, frame index, model output or the error raised)
 
 
 @dataclass(frozen=True)
@@ -200,13 +202,12 @@ def _work(model: Model, job: Job, opts: ScoreOptions, out: _ByteQueue) -> None:
         out.put(("error", job.idx, _error_text(exc)))
 
 
-def _malloc_trim() -> Callable[[], None]:
-    """glibc's malloc_trim(0), which hands freed heap pages back to the OS; a no-op elsewhere."""
+def _malloc_trim() -> Callable[[], object]:
+    """glibc's ``malloc_trim(0)``, which hands freed heap pages back to the OS; a no-op elsewhere."""
     try:
-        trim = ctypes.CDLL(None).malloc_trim
+        return functools.partial(ctypes.CDLL(None).malloc_trim, 0)
     except (OSError, AttributeError):
         return lambda: None
-    return lambda: trim(0) and None
 
 
 _release_freed_memory = _malloc_trim()
@@ -228,7 +229,7 @@ class _Batcher:
         self.calls = 0
         self.since_trim = 0
 
-    def add(self, job_idx: int, frame_idx: int, x: torch.Tensor) -> list[tuple[int, int, torch.Tensor | Exception]]:
+    def add(self, job_idx: int, frame_idx: int, x: torch.Tensor) -> Scored:
         key = tuple(x.shape)
         self.buckets[key].append((job_idx, frame_idx, x))
         self.buffered_bytes += x.numel() * x.element_size()
@@ -238,13 +239,13 @@ class _Batcher:
             return self.run(max(self.buckets, key=lambda k: len(self.buckets[k])))
         return []
 
-    def flush(self) -> list[tuple[int, int, torch.Tensor | Exception]]:
+    def flush(self) -> Scored:
         out = []
         for key in list(self.buckets):
             out += self.run(key)
         return out
 
-    def run(self, key: tuple) -> list[tuple[int, int, torch.Tensor | Exception]]:
+    def run(self, key: tuple) -> Scored:
         items = self.buckets.pop(key)
         self.buffered_bytes -= sum(x.numel() * x.element_size() for _, _, x in items)
         try:
@@ -254,7 +255,7 @@ class _Batcher:
             if len(items) == 1:
                 return [(items[0][0], items[0][1], exc)]
             log.debug("batch of %d failed (%s); retrying items one by one", len(items), exc)
-            results: list[tuple[int, int, torch.Tensor | Exception]] = []
+            results: Scored = []
             for j, f, x in items:
                 try:
                     results.append((j, f, self._forward(x[None])[0]))
@@ -339,7 +340,7 @@ def run_jobs(model: Model, jobs: Sequence[Job], opts: ScoreOptions = ScoreOption
             log.warning("%s", res.error)
         bar.update(1)
 
-    def collect(scored: list[tuple[int, int, torch.Tensor | Exception]]) -> None:
+    def collect(scored: Scored) -> None:
         nonlocal n_frames
         touched = set()
         for j, f, y in scored:
