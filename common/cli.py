@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -106,11 +107,19 @@ def _default_paths(args: argparse.Namespace, mode: str) -> None:
         args.ref = None
 
 
+def _short_names(paths: Sequence[str]) -> list[str]:
+    """Paths relative to their common folder, so the table shows what tells the files apart."""
+    parents = [os.path.dirname(os.path.abspath(p)) for p in paths]
+    root = os.path.commonpath(parents) if len(paths) > 1 else parents[0]
+    return [os.path.relpath(os.path.abspath(p), root) for p in paths]
+
+
 def _summary_table(results: Sequence[Result], elapsed: float, higher_better: bool) -> str:
-    width = min(60, max([len(r.path) for r in results] + [4]))
+    names = _short_names([r.path for r in results])
+    width = min(60, max([len(n) for n in names] + [4]))
     lines = [f"{'file':<{width}}  {'score':>9}  {'frames':>6}  note"]
-    for r in results:
-        name = r.path if len(r.path) <= width else "..." + r.path[-width + 3:]
+    for r, name in zip(results, names):
+        name = name if len(name) <= width else "..." + name[-width + 3:]
         score = f"{r.score:9.4f}" if r.score is not None else f"{'-':>9}"
         note = (r.error or "").replace("\n", " ")[:100]
         lines.append(f"{name:<{width}}  {score}  {len(r.frames):>6}  {note}")
