@@ -81,6 +81,10 @@ class _JobState:
     error: str | None = None
 
 
+class _Closed(Exception):
+    """The consumer has stopped; producers should return."""
+
+
 class _ByteQueue:
     """A FIFO that blocks producers while the bytes it holds exceed a budget (one item always fits)."""
 
@@ -88,14 +92,26 @@ class _ByteQueue:
         self.budget = budget
         self.items: list[tuple[int, tuple]] = []
         self.used = 0
+        self.closed = False
         self.cond = threading.Condition()
 
     def put(self, item: tuple, nbytes: int = 0) -> None:
+        """Append an item, waiting while over budget; raises _Closed once the consumer has gone."""
         with self.cond:
-            while self.used and self.used + nbytes > self.budget:
+            while self.used and self.used + nbytes > self.budget and not self.closed:
                 self.cond.wait()
+            if self.closed:
+                raise _Closed
             self.items.append((nbytes, item))
             self.used += nbytes
+            self.cond.notify_all()
+
+    def close(self) -> None:
+        """Drop what is queued and release waiting producers."""
+        with self.cond:
+            self.closed = True
+            self.items.clear()
+            self.used = 0
             self.cond.notify_all()
 
     def get(self, timeout: float) -> tuple | None:
@@ -197,6 +213,8 @@ def _work(model: Model, job: Job, opts: ScoreOptions, out: _ByteQueue) -> None:
         if n == 0:
             raise MediaError(job.path, "no frames could be decoded")
         out.put(("end", job.idx, n, extras))
+    except _Closed:
+        raise
     except Exception as exc:  # one bad file must never stop the run
         log.debug("failed on %s", job.path, exc_info=True)
         out.put(("error", job.idx, _error_text(exc)))
@@ -314,10 +332,9 @@ def run_jobs(model: Model, jobs: Sequence[Job], opts: ScoreOptions = ScoreOption
     def worker() -> None:
         while True:
             try:
-                job = todo.get_nowait()
-            except queue.Empty:
+                _work(model, todo.get_nowait(), opts, q)
+            except (queue.Empty, _Closed):
                 return
-            _work(model, job, opts, q)
 
     threads = [threading.Thread(target=worker, name=f"dqa-decode-{i}", daemon=True) for i in range(n_workers)]
     for t in threads:
@@ -374,6 +391,7 @@ def run_jobs(model: Model, jobs: Sequence[Job], opts: ScoreOptions = ScoreOption
                 st.error = msg[2]
                 complete(idx)
     finally:
+        q.close()
         bar.close()
     log.info("scored %d files, %d frames in %d model calls", len(jobs), n_frames, batcher.calls)
     return [results[job.idx] for job in jobs]

@@ -58,6 +58,29 @@ def test_byte_queue_blocks_producers_over_budget() -> None:
     assert q.get(timeout=0.01) is None
 
 
+def test_workers_stop_when_the_consumer_fails(tmp_path: Path, tiny_model: TinyNR) -> None:
+    mediagen.make_clip(tmp_path / "a.mp4", n_frames=40, size=(96, 64))
+    mediagen.make_clip(tmp_path / "b.mp4", n_frames=40, size=(96, 64))
+
+    class FailingWriter:
+        done: set[str] = set()
+
+        def write(self, result: object) -> None:
+            raise OSError("disk full")
+
+        def close(self) -> None:
+            pass
+
+    before = threading.active_count()
+    jobs = build_jobs([tmp_path])
+    with pytest.raises(OSError, match="disk full"):
+        run_jobs(tiny_model, jobs, ScoreOptions(progress=False), FailingWriter())
+    deadline = time.time() + 10
+    while threading.active_count() > before and time.time() < deadline:
+        time.sleep(0.05)
+    assert threading.active_count() == before, "decode workers must not outlive a failed run"
+
+
 def test_pairing_by_path_name_stem_and_prefix(tmp_path: Path) -> None:
     ref, dist = tmp_path / "ref", tmp_path / "dist"
     for p in ("sub/x.png", "y.y4m", "clip.mp4", "clip_hd.mp4"):

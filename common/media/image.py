@@ -71,7 +71,7 @@ def _deep_colour(path: Path, im: Image.Image) -> np.ndarray | None:
             frame = next(container.decode(video=0))
             return frame.to_ndarray(format="rgba64le" if frame.format.name == "rgba64be" else "rgb48le")
     if im.format == "TIFF" and im.mode in ("RGB", "RGBA") and set(im.tag_v2.get(258, ())) == {16}:
-        import tifffile  # installed with scikit-image
+        import tifffile
 
         with tifffile.TiffFile(path) as tif:
             page = tif.pages[0]
