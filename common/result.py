@@ -37,7 +37,7 @@ class Result:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict; non-finite numbers become None so every row stays valid JSON."""
-        d = asdict(self)
+        d = _json_safe(asdict(self))
         d["score"] = _finite(self.score)
         d["frames"] = [{"frame": f.frame, "time": round(f.time, 6), "score": _finite(f.score)} for f in self.frames]
         return d
@@ -55,6 +55,17 @@ class Result:
     def frame_scores(self) -> np.ndarray:
         """Per-frame scores as a float array (NaN for missing)."""
         return np.array([np.nan if f.score is None else f.score for f in self.frames], dtype=np.float64)
+
+
+def _json_safe(obj: Any) -> Any:
+    """Replace non-finite floats (also inside extras) by None so rows stay valid JSON."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    return obj
 
 
 def _finite(x: float | None) -> float | None:

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from common.errors import DqaError, MediaError
-from common.media import (Frame, RawSpec, TemporalSampler, find_media, media_kind, probe_video, read_media,
+from common.media import (RAW_EXTS, Frame, RawSpec, TemporalSampler, find_media, media_kind, probe_video, read_media,
                           rgb_array_to_luma)
 from common.model import Model
 from common.output import Writer, open_writer
@@ -44,6 +44,7 @@ QUEUE_BYTES = 64 << 20  # prepared frames waiting for the model: a few batches, 
 # 2x slower for SSIM; per-thread arena limits, no effect).
 TRIM_BYTES = 128 << 20
 ARRAY_PATH = "<array>"
+ARRAY_FPS = 25.0  # frame rate assumed for clip arrays
 Scored = list[tuple[int, int, torch.Tensor | Exception]]  # (job, frame index, model output or the error raised)
 
 
@@ -124,30 +125,41 @@ class _ByteQueue:
             return item
 
 
-def _error_text(exc: BaseException) -> str:
-    if isinstance(exc, (DqaError, ValueError, TypeError)):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"
+def _error_text(exc: BaseException, path: str) -> str:
+    """A one-line error that starts with the file it is about."""
+    text = str(exc) if isinstance(exc, (DqaError, ValueError, TypeError)) else f"{type(exc).__name__}: {exc}"
+    return text if text.startswith(path) else f"{path}: {text}"
 
 
-def _array_frames(arr: np.ndarray, sampler: TemporalSampler, pixels: str) -> Iterator[Frame]:
-    """Frames of an HxWx3 image array or a TxHxWx3 clip array (taken as 25 fps)."""
-    if arr.ndim not in (3, 4) or arr.shape[-1] != 3:
-        raise ValueError(f"expected an HxWx3 image or a TxHxWx3 clip array, got shape {arr.shape}")
-    clip = arr[None] if arr.ndim == 3 else arr
-    for i in sampler.indices(len(clip), 25.0) if arr.ndim == 4 else [0]:
-        yield Frame(i, i / 25.0, rgb_array_to_luma(clip[i]) if pixels == "luma" else clip[i])
-
-
-def _frames(media: Path | np.ndarray, sampler: TemporalSampler, opts: ScoreOptions, pixels: str) -> Iterator[Frame]:
-    """Frames the sampler selects from a file or array (an image is a single frame)."""
+def _kind(media: Path | np.ndarray) -> str:
+    """"image" or "video" for a path or an array (HxWx3 image, TxHxWx3 clip)."""
     if isinstance(media, np.ndarray):
-        return _array_frames(media, sampler, pixels)
-    if media_kind(media) == "image":
-        return read_media(media, pixels=pixels)
-    info = probe_video(media, raw=opts.raw)
-    return read_media(media, sampler.indices(info.n_frames, info.fps), raw=opts.raw, backend=opts.backend,
-                      pixels=pixels)
+        return "video" if media.ndim == 4 else "image"
+    return media_kind(media)
+
+
+def _raw_spec(media: Path, opts: ScoreOptions) -> RawSpec | None:
+    """The raw YUV layout applies to .yuv files only."""
+    return opts.raw if media.suffix.lower() in RAW_EXTS else None
+
+
+def _n_frames(media: Path | np.ndarray, opts: ScoreOptions) -> tuple[int, float]:
+    """Frame count and rate of a video file or clip array."""
+    if isinstance(media, np.ndarray):
+        return len(media), ARRAY_FPS
+    info = probe_video(media, raw=_raw_spec(media, opts))
+    return info.n_frames, info.fps
+
+
+def _frames(media: Path | np.ndarray, indices: list[int] | None, opts: ScoreOptions, pixels: str) -> Iterator[Frame]:
+    """The given frames of a file or array (an image is a single frame), as ``pixels`` says."""
+    if isinstance(media, np.ndarray):
+        if media.ndim not in (3, 4) or media.shape[-1] != 3:
+            raise ValueError(f"expected an HxWx3 image or a TxHxWx3 clip array, got shape {media.shape}")
+        clip = media[None] if media.ndim == 3 else media
+        wanted = [0] if indices is None else sorted({i for i in indices if 0 <= i < len(clip)})
+        return (Frame(i, i / ARRAY_FPS, rgb_array_to_luma(clip[i]) if pixels == "luma" else clip[i]) for i in wanted)
+    return read_media(media, indices, raw=_raw_spec(media, opts), backend=opts.backend, pixels=pixels)
 
 
 def _match_ref(frame: np.ndarray, ref: np.ndarray, job: Job, resize_ref: bool) -> np.ndarray:
@@ -167,11 +179,18 @@ def _match_ref(frame: np.ndarray, ref: np.ndarray, job: Job, resize_ref: bool) -
     return out.round().clamp(0, np.iinfo(ref.dtype).max).numpy().astype(ref.dtype)
 
 
-def _pairs(dist: Iterator[Frame], refs: Iterator[Frame] | None,
-           extras: dict[str, Any]) -> Iterator[tuple[Frame, Frame | None]]:
-    """Distorted frames with their aligned reference frames; notes in ``extras`` when counts differ."""
+def _pairs(dist: Iterator[Frame], refs: Iterator[Frame] | None, extras: dict[str, Any],
+           still: bool = False) -> Iterator[tuple[Frame, Frame | None]]:
+    """Distorted frames with the reference frames of the same index; notes in ``extras`` when counts differ.
+
+    A ``still`` reference (an image) is the reference of every distorted frame.
+    """
     if refs is None:
         yield from ((f, None) for f in dist)
+        return
+    if still:
+        image = next(refs)
+        yield from ((f, image) for f in dist)
         return
     n = 0
     try:
@@ -182,6 +201,9 @@ def _pairs(dist: Iterator[Frame], refs: Iterator[Frame] | None,
                     longer = "distorted file" if frame is not None else "reference"
                     extras["unpaired_frames"] = f"the {longer} has more frames; scored the first {n} pairs"
                 return
+            if frame.index != ref.index:
+                raise DqaError(f"distorted frame {frame.index} met reference frame {ref.index}; the files "
+                               "do not decode to the same frame sequence")
             n += 1
             yield frame, ref
     finally:
@@ -201,11 +223,32 @@ def _work(model: Model, job: Job, opts: ScoreOptions, out: _ByteQueue) -> None:
             raise DqaError(job.error)
         if model.mode == "FR" and job.ref is None:
             raise DqaError(f"{job.path}: model {model.name} is full-reference; give a reference with --ref")
-        dist = _frames(job.media, sampler, opts, model.pixels)
-        refs = _frames(job.ref, sampler, opts, model.pixels) if model.mode == "FR" else None
-        for frame, ref in _pairs(dist, refs, extras):
-            ref_data = None if ref is None else _match_ref(frame.data, ref.data, job, opts.resize_ref)
-            x = model.prepare(frame.data, ref_data, state)
+        pixels = model.pixels
+        kind = _kind(job.media)
+        ref_kind = _kind(job.ref) if model.mode == "FR" else None
+        to_luma = False
+        if ref_kind not in (None, kind) and pixels == "luma":
+            pixels, to_luma = "rgb", True  # image against video: the same BT.601 luma of RGB on both sides
+            extras["luma"] = "BT.601 of decoded RGB on both sides (an image paired with a video)"
+        indices = None
+        if kind == "video":
+            n_dist, fps = _n_frames(job.media, opts)
+            indices = sampler.indices(n_dist, fps)  # one index list for both sides keeps pairs aligned
+            if ref_kind == "video" and (n_ref := _n_frames(job.ref, opts)[0]) != n_dist:
+                extras["unpaired_frames"] = (f"the distorted file has {n_dist} frames and the reference {n_ref}; "
+                                             "frames present in both were scored")
+        dist = _frames(job.media, indices, opts, pixels)
+        refs = None
+        if ref_kind is not None:
+            ref_indices = None if ref_kind == "image" else indices if kind == "video" else [0]
+            refs = _frames(job.ref, ref_indices, opts, pixels)
+        for frame, ref in _pairs(dist, refs, extras, still=ref_kind == "image"):
+            data, ref_data = frame.data, None if ref is None else ref.data
+            if to_luma:
+                data, ref_data = rgb_array_to_luma(data), rgb_array_to_luma(ref_data)
+            if ref_data is not None:
+                ref_data = _match_ref(data, ref_data, job, opts.resize_ref)
+            x = model.prepare(data, ref_data, state)
             out.put(("frame", job.idx, frame.index, frame.time, x), x.numel() * x.element_size())
             n += 1
         if "unpaired_frames" in extras:
@@ -217,7 +260,7 @@ def _work(model: Model, job: Job, opts: ScoreOptions, out: _ByteQueue) -> None:
         raise
     except Exception as exc:  # one bad file must never stop the run
         log.debug("failed on %s", job.path, exc_info=True)
-        out.put(("error", job.idx, _error_text(exc)))
+        out.put(("error", job.idx, _error_text(exc, job.path)))
 
 
 def _malloc_trim() -> Callable[[], object]:
@@ -309,8 +352,12 @@ def _finish(model: Model, st: _JobState, pooling: str) -> Result:
         scores, extras = model.finalize(torch.stack([st.outputs[i] for i in order]))
         pooled = pool(scores, pooling)
     except Exception as exc:
-        return Result(score=None, error=_error_text(exc), extras=st.extras, **base)
+        return Result(score=None, error=_error_text(exc, job.path), extras=st.extras, **base)
     frames = [FrameScore(i, st.frames[i], float(s)) for i, s in zip(order, scores)]
+    bad = int(np.sum(~np.isfinite(scores)))
+    if bad:
+        extras = {**extras, "nonfinite_frames": bad}
+        log.warning("%s: %d frames had no finite score and were left out of the pooled score", job.path, bad)
     return Result(score=pooled, frames=frames, extras={**st.extras, **extras}, **base)
 
 
@@ -363,7 +410,7 @@ def run_jobs(model: Model, jobs: Sequence[Job], opts: ScoreOptions = ScoreOption
         for j, f, y in scored:
             st = states[j]
             if isinstance(y, Exception):
-                st.error = st.error or f"{st.job.path}: {_error_text(y)}"
+                st.error = st.error or _error_text(y, st.job.path)
             elif st.error is None:
                 st.outputs[f] = y
                 n_frames += 1
@@ -397,40 +444,61 @@ def run_jobs(model: Model, jobs: Sequence[Job], opts: ScoreOptions = ScoreOption
     return [results[job.idx] for job in jobs]
 
 
-def pair_references(dist: Sequence[Path], ref: Path, dist_roots: Sequence[Path]) -> list[tuple[Path, Path | None, str | None]]:
-    """Pair each distorted file with its reference by name.
+def _closest(d: Path, cands: list[Path], ref: Path) -> tuple[Path | None, str | None]:
+    """The candidate whose folders under ``ref`` match the tail of ``d``'s folders best; an error if tied."""
+    def shared(r: Path) -> int:
+        n = 0
+        for a, b in zip(reversed(d.parent.parts), reversed(r.relative_to(ref).parent.parts)):
+            if a != b:
+                break
+            n += 1
+        return n
 
-    ``ref`` is a file (used for every distorted file) or a folder searched for, in order: the same
-    relative path, the same file name, the same stem with any extension, and the longest stem
-    that prefixes the distorted stem followed by ``_``, ``-`` or ``.`` (``clip_crf30.mp4`` ->
-    ``clip.y4m``), as encoding ladders name their outputs.
+    best = max(shared(r) for r in cands)
+    top = [r for r in cands if shared(r) == best]
+    if len(top) == 1:
+        return top[0], None
+    return None, f"{d}: ambiguous reference, {' and '.join(map(str, top[:3]))} match equally; mirror the folder layout"
+
+
+def pair_references(dist: Sequence[Path], ref: Path, refs: Sequence[Path],
+                    dist_roots: Sequence[Path]) -> list[tuple[Path, Path | None, str | None]]:
+    """Pair each distorted file with one of ``refs`` (the media under the folder ``ref``) by name.
+
+    In order: the same relative path, the same file name, the same stem with any extension, and
+    the longest stem that prefixes the distorted stem followed by ``_``, ``-`` or ``.``
+    (``clip_crf30.mp4`` -> ``clip.y4m``), as encoding ladders name their outputs. Several matches
+    are told apart by their folders; a tie is an error row.
     """
-    if ref.is_file():
-        return [(d, ref, None) for d in dist]
-    if not ref.is_dir():
-        raise ValueError(f"--ref {ref}: no such file or folder")
-    refs = find_media([ref])
     by_rel = {r.relative_to(ref): r for r in refs}
-    by_name: dict[str, Path] = {}
-    by_stem: dict[str, Path] = {}
+    by_name: dict[str, list[Path]] = defaultdict(list)
+    by_stem: dict[str, list[Path]] = defaultdict(list)
     for r in refs:
-        by_name.setdefault(r.name, r)
-        by_stem.setdefault(r.stem, r)
+        by_name[r.name].append(r)
+        by_stem[r.stem].append(r)
     pairs = []
     for d in dist:
         rel = next((d.relative_to(root) for root in dist_roots if root.is_dir() and d.is_relative_to(root)), None)
-        match = by_rel.get(rel) if rel is not None else None
-        match = match or by_name.get(d.name) or by_stem.get(d.stem)
-        if match is None:
+        if rel is not None and rel in by_rel:
+            pairs.append((d, by_rel[rel], None))
+            continue
+        cands = by_name.get(d.name) or by_stem.get(d.stem)
+        if not cands:
             prefixes = [s for s in by_stem if len(d.stem) > len(s) and d.stem.startswith(s) and d.stem[len(s)] in "_-."]
-            match = by_stem[max(prefixes, key=len)] if prefixes else None
-        err = None if match else f"{d}: no reference found in {ref} (looked for the same name, stem, or a stem prefix)"
-        pairs.append((d, match, err))
+            cands = by_stem[max(prefixes, key=len)] if prefixes else []
+        if not cands:
+            pairs.append((d, None, f"{d}: no reference found in {ref} (looked for the same name, stem, or a stem prefix)"))
+            continue
+        pairs.append((d, *_closest(d, cands, ref)))
     return pairs
 
 
 def build_jobs(paths: Sequence[str | Path], ref: str | Path | None = None, mode: str = "NR") -> list[Job]:
-    """Jobs for every media file under ``paths``, paired with references for FR models."""
+    """Jobs for every media file under ``paths``, paired with references for FR models.
+
+    References are left out of the distorted files (a reference folder inside a scored folder,
+    or a reference file among them), unless that would leave nothing to score.
+    """
     roots = [Path(p) for p in paths]
     files = find_media(roots)
     if not files:
@@ -440,12 +508,19 @@ def build_jobs(paths: Sequence[str | Path], ref: str | Path | None = None, mode:
     if ref is None:
         return [Job(i, str(f), f) for i, f in enumerate(files)]
     ref_path = Path(ref)
-    if mode == "FR" and ref_path.is_dir():
-        ref_files = {f.resolve() for f in find_media([ref_path])}
-        files = [f for f in files if f.resolve() not in ref_files]  # a ref folder inside a distorted folder
-        if not files:
-            raise ValueError(f"every file under {', '.join(map(str, roots))} is in the reference folder {ref_path}")
-    pairs = pair_references(files, ref_path, roots)
+    if ref_path.is_file():
+        refs = [ref_path]
+    elif ref_path.is_dir():
+        inner = [r.resolve() for r in roots if r.is_dir() and r.resolve() != ref_path.resolve()
+                 and r.resolve().is_relative_to(ref_path.resolve())]
+        refs = [r for r in find_media([ref_path]) if not any(r.resolve().is_relative_to(i) for i in inner)]
+    else:
+        raise ValueError(f"--ref {ref_path}: no such file or folder")
+    ref_keys = {r.resolve() for r in refs}
+    files = [f for f in files if f.resolve() not in ref_keys] or files
+    if ref_path.is_file():
+        return [Job(i, str(d), d, ref_path) for i, d in enumerate(files)]
+    pairs = pair_references(files, ref_path, refs, roots)
     return [Job(i, str(d), d, r, err) for i, (d, r, err) in enumerate(pairs)]
 
 

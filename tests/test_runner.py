@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from common.media import EveryNth
+from common.media import EveryNth, UniformK, read_media
 from common.registry import load_model
-from common.runner import Job, ScoreOptions, _ByteQueue, build_jobs, pair_references, run_jobs, score_folder
+from common.runner import Job, ScoreOptions, _ByteQueue, build_jobs, run_jobs, score_folder
 from tests import mediagen
 from tests.conftest import TinyNR
 
@@ -81,22 +81,55 @@ def test_workers_stop_when_the_consumer_fails(tmp_path: Path, tiny_model: TinyNR
     assert threading.active_count() == before, "decode workers must not outlive a failed run"
 
 
+def _touch(root: Path, *names: str) -> None:
+    for p in names:
+        (root / p).parent.mkdir(parents=True, exist_ok=True)
+        (root / p).touch()
+
+
 def test_pairing_by_path_name_stem_and_prefix(tmp_path: Path) -> None:
     ref, dist = tmp_path / "ref", tmp_path / "dist"
-    for p in ("sub/x.png", "y.y4m", "clip.mp4", "clip_hd.mp4"):
-        (ref / p).parent.mkdir(parents=True, exist_ok=True)
-        (ref / p).touch()
-    for p in ("sub/x.png", "y.mp4", "clip_hd_crf30.mp4", "clip-720p.mp4", "other.png"):
-        (dist / p).parent.mkdir(parents=True, exist_ok=True)
-        (dist / p).touch()
+    _touch(ref, "sub/x.png", "y.y4m", "clip.mp4", "clip_hd.mp4")
+    _touch(dist, "sub/x.png", "y.mp4", "clip_hd_crf30.mp4", "clip-720p.mp4", "other.png")
     jobs = {Path(j.path).relative_to(dist).as_posix(): j for j in build_jobs([dist], ref, "FR")}
     assert jobs["sub/x.png"].ref == ref / "sub/x.png"
     assert jobs["y.mp4"].ref == ref / "y.y4m"
     assert jobs["clip_hd_crf30.mp4"].ref == ref / "clip_hd.mp4"
     assert jobs["clip-720p.mp4"].ref == ref / "clip.mp4"
     assert jobs["other.png"].ref is None and "no reference found" in jobs["other.png"].error
-    single = pair_references([dist / "y.mp4"], ref / "y.y4m", [dist])
-    assert single[0][1] == ref / "y.y4m"
+    single = build_jobs([dist / "y.mp4"], ref / "y.y4m", "FR")
+    assert [j.ref for j in single] == [ref / "y.y4m"]
+
+
+def test_pairing_tells_same_names_apart_by_folder(tmp_path: Path) -> None:
+    ref, dist = tmp_path / "ref", tmp_path / "dist"
+    _touch(ref, "x/clip.png", "y/clip.png", "a/t.png", "b/t.png")
+    _touch(dist, "x/clip.png", "y/clip.png", "c/t.png")
+    jobs = {Path(j.path).relative_to(dist).as_posix(): j for j in build_jobs([dist / "x", dist / "y", dist / "c"], ref, "FR")}
+    assert jobs["x/clip.png"].ref == ref / "x/clip.png"
+    assert jobs["y/clip.png"].ref == ref / "y/clip.png"
+    assert jobs["c/t.png"].ref is None and "ambiguous" in jobs["c/t.png"].error
+
+
+def test_references_are_not_scored_against_themselves(tmp_path: Path) -> None:
+    _touch(tmp_path, "src.mp4", "src_crf30.mp4", "enc/src_crf40.mp4")
+    assert {Path(j.path).name for j in build_jobs([tmp_path], tmp_path / "src.mp4", "FR")} == {"src_crf30.mp4", "src_crf40.mp4"}
+    jobs = build_jobs([tmp_path / "enc"], tmp_path, "FR")
+    assert [(Path(j.path).name, j.ref) for j in jobs] == [("src_crf40.mp4", tmp_path / "src.mp4")]
+
+
+def test_fr_pairs_share_frame_indices_and_mixed_kinds_share_luma(tmp_path: Path) -> None:
+    mediagen.make_clip(tmp_path / "ref.mp4", n_frames=31, size=(96, 64))
+    mediagen.make_clip(tmp_path / "dist.mp4", n_frames=30, size=(96, 64))
+    psnr = load_model("psnr", device="cpu")
+    every = {f.frame: f.score for f in psnr.score(tmp_path / "dist.mp4", ref=tmp_path / "ref.mp4").frames}
+    r = psnr.score(tmp_path / "dist.mp4", ref=tmp_path / "ref.mp4", sampler=UniformK(4))
+    assert len(r.frames) == 4 and all(f.score == pytest.approx(every[f.frame]) for f in r.frames)
+    assert "30 frames and the reference 31" in r.extras["unpaired_frames"]
+    frame = next(read_media(tmp_path / "ref.mp4")).data
+    r = psnr.score(tmp_path / "ref.mp4", ref=frame, sampler=EveryNth(10))
+    assert [f.frame for f in r.frames] == [0, 10, 20, 30] and "BT.601" in r.extras["luma"]
+    assert r.frames[0].score == 100.0 and r.frames[1].score < 100.0
 
 
 def test_fr_size_mismatch_and_resize_ref(tmp_path: Path) -> None:
@@ -115,7 +148,7 @@ def test_fr_frame_count_mismatch_is_noted(tmp_path: Path) -> None:
     mediagen.make_clip(tmp_path / "dist.mp4", n_frames=6, size=(96, 64))
     r = load_model("psnr", device="cpu").score(tmp_path / "dist.mp4", ref=tmp_path / "ref.mp4")
     assert r.ok and len(r.frames) == 6
-    assert "reference has more frames" in r.extras["unpaired_frames"]
+    assert "6 frames and the reference 8" in r.extras["unpaired_frames"]
 
 
 def test_arrays_and_model_score() -> None:
