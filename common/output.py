@@ -1,7 +1,8 @@
 """Result writers (JSONL, CSV, VMAF-shaped JSON) that put each finished file on disk at once.
 
-Each writer can be reopened with ``resume=True``: it reads the paths already written, drops a
-half-written last row left by a killed run, and appends.
+Every write is flushed and fsynced before the next file starts. Reopened with ``resume=True``, a
+writer keeps the rows already scored by the same model, drops error rows (those files are tried
+again) and a half-written last row left by a killed run, and appends.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from common.pooling import pool, summary
 from common.result import Result
@@ -19,10 +20,11 @@ from common.result import Result
 FORMATS = ("jsonl", "csv", "json")
 CSV_FIELDS = ("path", "score", "pooling", "frames", "mean", "harmonic_mean", "min", "p5", "max",
               "error", "model", "weights_sha256", "extras")
+_JSON_TAIL = "\n]}\n"
 
 
 class Writer(Protocol):
-    done: set[str]
+    done: set[str]  # keys (see file_key) of the files already in the output
 
     def write(self, result: Result) -> None: ...
 
@@ -39,56 +41,84 @@ def infer_format(out: str | Path, fmt: str | None) -> str:
     return suffix if suffix in FORMATS else "jsonl"
 
 
-def open_writer(out: str | Path, fmt: str | None = None, resume: bool = False, metric: str = "score") -> Writer:
-    """A writer for ``out``; without ``resume`` an existing file is replaced. ``metric`` names JSON frame metrics."""
-    fmt = "jsonl" if str(out) == "-" else infer_format(out, fmt)
-    if fmt == "json":
-        return JsonWriter(Path(out), resume, metric)
-    return {"jsonl": JsonlWriter, "csv": CsvWriter}[fmt](Path(out), resume)
+def file_key(path: str) -> str:
+    """How resume recognises a file: its absolute path (arrays keep their placeholder name)."""
+    return path if path.startswith("<") else os.path.abspath(os.path.expanduser(path))
 
 
-def _key(path: str) -> str:
-    return str(Path(path).expanduser().resolve()) if not path.startswith("<") else path
+def open_writer(out: str | Path, fmt: str | None = None, resume: bool = False, model: str = "",
+                metric: str = "score", weights_sha256: str | None = None) -> Writer:
+    """A writer for ``out`` (``-``: JSONL on stdout); without ``resume`` an existing file is replaced.
+
+    ``model`` is checked against rows already there on resume; ``metric`` names the per-frame
+    metric in the JSON format.
+    """
+    if str(out) == "-":
+        if fmt not in (None, "jsonl"):
+            raise ValueError(f"--out - writes JSONL to standard output; --format {fmt} needs a file")
+        return JsonlWriter(None, resume, model)
+    fmt = infer_format(out, fmt)
+    path = Path(out)
+    if path.is_dir():
+        raise ValueError(f"--out {path} is a folder; give a file name such as {path / ('scores.' + fmt)}")
+    try:
+        if fmt == "json":
+            return JsonWriter(path, resume, model, metric, weights_sha256)
+        return (JsonlWriter if fmt == "jsonl" else CsvWriter)(path, resume, model)
+    except OSError as exc:
+        raise ValueError(f"cannot write --out {path}: {exc.strerror or exc}") from exc
 
 
 def _sync(f: io.TextIOBase) -> None:
     f.flush()
-    os.fsync(f.fileno())
+    if f.fileno() > 2:
+        os.fsync(f.fileno())
 
 
-def _keep_complete_lines(path: Path) -> list[str]:
-    """Complete lines of a text file; a torn last line (no newline) is cut off the file itself."""
-    raw = path.read_bytes()
-    end = raw.rfind(b"\n") + 1
-    if end != len(raw):
-        with open(path, "r+b") as f:
-            f.truncate(end)
-    return raw[:end].decode("utf-8", errors="replace").splitlines(keepends=True)
+def _replace(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8", newline="") as f:
+        f.write(text)
+        _sync(f)
+    os.replace(tmp, path)
+
+
+def _kept(rows: list[tuple[str, dict[str, Any]]], model: str, path: Path) -> list[tuple[str, dict[str, Any]]]:
+    """Rows worth keeping on resume: scored (no error); refuses a file written by another model."""
+    others = {r.get("model") for _, r in rows} - {model, None, ""}
+    if others:
+        raise ValueError(f"cannot resume {path}: it holds scores from {', '.join(sorted(map(str, others)))}, "
+                         f"not {model}; write to a new --out")
+    return [(text, r) for text, r in rows if not r.get("error")]
 
 
 class JsonlWriter:
-    """One JSON object per line with the :class:`Result` fields (``path`` ``-`` writes to stdout)."""
+    """One JSON object per line with the :class:`Result` fields; ``path=None`` writes to stdout."""
 
-    def __init__(self, path: Path, resume: bool) -> None:
+    def __init__(self, path: Path | None, resume: bool, model: str = "") -> None:
         self.done: set[str] = set()
-        if str(path) == "-":
+        if path is None:
             self.f, self.owned = sys.stdout, False
             return
         if resume and path.exists():
-            for line in _keep_complete_lines(path):
+            rows = []
+            for line in path.read_text(encoding="utf-8").splitlines(keepends=True):
                 try:
-                    self.done.add(_key(json.loads(line)["path"]))
-                except (json.JSONDecodeError, KeyError, TypeError):
-                    continue
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a torn last line from a killed run
+                if line.endswith("\n") and isinstance(row, dict) and "path" in row:
+                    rows.append((line, row))
+            kept = _kept(rows, model, path)
+            _replace(path, "".join(text for text, _ in kept))
+            self.done = {file_key(r["path"]) for _, r in kept}
         path.parent.mkdir(parents=True, exist_ok=True)
         self.f, self.owned = open(path, "a" if resume else "w", encoding="utf-8"), True
 
     def write(self, result: Result) -> None:
         self.f.write(json.dumps(result.to_dict()) + "\n")
-        if self.owned:
-            _sync(self.f)
-        else:
-            self.f.flush()
+        _sync(self.f)
 
     def close(self) -> None:
         if self.owned:
@@ -99,32 +129,35 @@ def csv_row(result: Result) -> dict[str, object]:
     """One CSV row: pooled score, its statistics, the error and extras as JSON."""
     x = result.frame_scores()
     stats = summary(x) if result.ok else {}
-    p5 = pool(x, "p5") if stats else None
+    d = result.to_dict()
     return {
-        "path": result.path, "score": result.to_dict()["score"], "pooling": result.pooling, "frames": len(x),
+        "path": d["path"], "score": d["score"], "pooling": d["pooling"], "frames": len(x),
         "mean": stats.get("mean"), "harmonic_mean": stats.get("harmonic_mean"), "min": stats.get("min"),
-        "p5": p5, "max": stats.get("max"), "error": result.error or "", "model": result.model,
-        "weights_sha256": result.weights_sha256 or "", "extras": json.dumps(result.extras) if result.extras else "",
+        "p5": pool(x, "p5") if stats else None, "max": stats.get("max"), "error": d["error"] or "",
+        "model": d["model"], "weights_sha256": d["weights_sha256"] or "",
+        "extras": json.dumps(d["extras"]) if d["extras"] else "",
     }
 
 
 class CsvWriter:
     """One row per file, header first."""
 
-    def __init__(self, path: Path, resume: bool) -> None:
+    def __init__(self, path: Path, resume: bool, model: str = "") -> None:
         self.done: set[str] = set()
-        exists = resume and path.exists() and path.stat().st_size > 0
-        if exists:
-            lines = _keep_complete_lines(path)
-            for row in csv.DictReader(lines):
-                if row.get("path"):
-                    self.done.add(_key(row["path"]))
+        kept: list[tuple[str, dict[str, Any]]] = []
+        if resume and path.exists():
+            text = path.read_text(encoding="utf-8")
+            text = text[: text.rfind("\n") + 1]  # a torn last row from a killed run
+            rows = [("", r) for r in csv.DictReader(io.StringIO(text, newline=""))
+                    if r.get("path") and None not in r.values() and None not in r]
+            kept = _kept(rows, model, path)
+            self.done = {file_key(r["path"]) for _, r in kept}
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.f = open(path, "a" if exists else "w", encoding="utf-8", newline="")
+        self.f = open(path, "w", encoding="utf-8", newline="")
         self.w = csv.DictWriter(self.f, fieldnames=CSV_FIELDS)
-        if not exists:
-            self.w.writeheader()
-            _sync(self.f)
+        self.w.writeheader()
+        self.w.writerows(r for _, r in kept)
+        _sync(self.f)
 
     def write(self, result: Result) -> None:
         self.w.writerow(csv_row(result))
@@ -146,29 +179,46 @@ def vmaf_entry(result: Result, metric: str) -> dict[str, object]:
 
 
 class JsonWriter:
-    """A VMAF-shaped JSON document ``{version, model, weights_sha256, files: [...]}``, rewritten atomically per file."""
+    """A VMAF-shaped document ``{version, model, weights_sha256, files: [...]}``, one file entry per line.
 
-    def __init__(self, path: Path, resume: bool, metric: str = "score") -> None:
-        self.path = path
+    Each write replaces the closing ``]}`` with the new entry and a new closing, so the document is
+    valid JSON after every file and appending costs the same however many files came before.
+    """
+
+    def __init__(self, path: Path, resume: bool, model: str = "", metric: str = "score",
+                 weights_sha256: str | None = None) -> None:
         self.metric = metric
-        self.doc: dict[str, object] = {"version": 1, "model": None, "weights_sha256": None, "files": []}
+        self.done: set[str] = set()
+        entries: list[str] = []
         if resume and path.exists():
-            try:
-                self.doc = json.loads(path.read_text())
-            except (OSError, json.JSONDecodeError) as exc:
-                raise ValueError(f"cannot resume from {path}: not a valid JSON document ({exc})") from exc
-        self.done = {_key(f["path"]) for f in self.doc.get("files", [])}
+            lines = path.read_text(encoding="utf-8").splitlines()
+            header = json.loads(lines[0] + "]}") if lines and lines[0].endswith("[") else {}
+            rows = []
+            for line in lines[1:]:
+                try:
+                    entry = json.loads(line.strip().strip(","))
+                except json.JSONDecodeError:
+                    continue  # the closing line, or a torn entry from a killed run
+                if isinstance(entry, dict) and "path" in entry:
+                    rows.append((line.strip().strip(","), {**entry, "model": header.get("model")}))
+            entries = [text for text, _ in _kept(rows, model, path)]
+            self.done = {file_key(json.loads(text)["path"]) for text in entries}
+        head = json.dumps({"version": 1, "model": model, "weights_sha256": weights_sha256})[:-1] + ', "files": ['
         path.parent.mkdir(parents=True, exist_ok=True)
+        self.f = open(path, "wb")  # binary: the closing is rewritten at a byte offset
+        self._append(head + "".join(("\n" if i == 0 else ",\n") + e for i, e in enumerate(entries)))
+        self.n = len(entries)
+
+    def _append(self, text: str) -> None:
+        self.f.write((text + _JSON_TAIL).encode("utf-8"))
+        self.f.flush()
+        os.fsync(self.f.fileno())
 
     def write(self, result: Result) -> None:
-        self.doc["model"] = result.model
-        self.doc["weights_sha256"] = result.weights_sha256
-        self.doc["files"].append(vmaf_entry(result, self.metric))  # type: ignore[union-attr]
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(self.doc, f, indent=1)
-            _sync(f)
-        os.replace(tmp, self.path)
+        self.f.seek(-len(_JSON_TAIL), os.SEEK_END)
+        self.f.truncate()
+        self._append(("\n" if self.n == 0 else ",\n") + json.dumps(vmaf_entry(result, self.metric)))
+        self.n += 1
 
     def close(self) -> None:
-        pass
+        self.f.close()

@@ -31,7 +31,7 @@ from common.errors import DqaError, MediaError
 from common.media import (RAW_EXTS, Frame, RawSpec, TemporalSampler, find_media, media_kind, probe_video, read_media,
                           rgb_array_to_luma)
 from common.model import Model
-from common.output import Writer, open_writer
+from common.output import Writer, file_key, open_writer
 from common.pooling import pool
 from common.result import FrameScore, Result
 
@@ -506,7 +506,7 @@ def build_jobs(paths: Sequence[str | Path], ref: str | Path | None = None, mode:
     if mode == "FR" and ref is None:
         raise ValueError("this model is full-reference: pass the reference file or folder with --ref")
     if ref is None:
-        return [Job(i, str(f), f) for i, f in enumerate(files)]
+        return [Job(i, file_key(str(f)), f) for i, f in enumerate(files)]
     ref_path = Path(ref)
     if ref_path.is_file():
         refs = [ref_path]
@@ -519,9 +519,9 @@ def build_jobs(paths: Sequence[str | Path], ref: str | Path | None = None, mode:
     ref_keys = {r.resolve() for r in refs}
     files = [f for f in files if f.resolve() not in ref_keys] or files
     if ref_path.is_file():
-        return [Job(i, str(d), d, ref_path) for i, d in enumerate(files)]
+        return [Job(i, file_key(str(d)), d, ref_path) for i, d in enumerate(files)]
     pairs = pair_references(files, ref_path, refs, roots)
-    return [Job(i, str(d), d, r, err) for i, (d, r, err) in enumerate(pairs)]
+    return [Job(i, file_key(str(d)), d, r, err) for i, (d, r, err) in enumerate(pairs)]
 
 
 def score_folder(model: Model | str, paths: Sequence[str | Path], ref: str | Path | None = None,
@@ -541,11 +541,13 @@ def score_folder(model: Model | str, paths: Sequence[str | Path], ref: str | Pat
         model = load_model(model, device=device, weights=weights)
     opts = ScoreOptions(**options)
     jobs = build_jobs(paths, ref, model.mode)
-    writer = open_writer(out, fmt, resume, metric=model.metric) if out is not None else None
+    writer = None
+    if out is not None:
+        writer = open_writer(out, fmt, resume, model.name, model.metric, model.weights_sha256)
     try:
         if writer is not None and writer.done:
             before = len(jobs)
-            jobs = [j for j in jobs if str(Path(j.path).resolve()) not in writer.done]
+            jobs = [j for j in jobs if file_key(j.path) not in writer.done]
             log.info("resuming: %d of %d files already in %s", before - len(jobs), before, out)
         return run_jobs(model, jobs, opts, writer)
     finally:

@@ -83,21 +83,19 @@ def test_bad_folder_with_a_full_reference_metric(bad_copy: Path, tmp_path: Path)
     assert rows["zero.mp4"]["error"] and rows["notes.jpg"]["error"]
 
 
-def _kill_midway_and_resume(cmd: list[str], out: Path, n_files: int) -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:
-        if out.exists() and out.read_text().count("\n") >= 3:
-            break
-        time.sleep(0.02)
-    assert proc.poll() is None, "the run finished before it could be killed; give it more work"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    done_before = out.read_text().count("\n")
-    assert done_before < n_files + 1
-    rc = subprocess.run(cmd + ["--resume"], env=env, capture_output=True, text=True, timeout=300).returncode
-    assert rc == 0
+def _paths(out: Path, fmt: str) -> list[str]:
+    """Paths of the rows in an output file; a document caught mid-write counts as none."""
+    if not out.exists():
+        return []
+    if fmt == "jsonl":
+        return [r["path"] for r in _jsonl(out)]
+    if fmt == "csv":
+        with open(out, newline="") as f:
+            return [r["path"] for r in csv.DictReader(f)]
+    try:
+        return [f["path"] for f in json.loads(out.read_text())["files"]]
+    except json.JSONDecodeError:
+        return []
 
 
 def test_resume_after_kill_scores_every_file_once(tmp_path: Path) -> None:
@@ -108,17 +106,38 @@ def test_resume_after_kill_scores_every_file_once(tmp_path: Path) -> None:
     mediagen.make_clip(ref / "src.mp4", n_frames=40, size=(320, 240))
     for i in range(n):
         shutil.copy(ref / "src.mp4", dist / f"src_{i:02d}.mp4")
-    for fmt in ("jsonl", "csv"):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for fmt in ("jsonl", "csv", "json"):
         out = tmp_path / f"scores.{fmt}"
         cmd = [sys.executable, "-m", "common.cli", "-q", "score", "--suite", "ssim", "--workers", "1",
                "--ref", str(ref), str(dist), "--out", str(out)]
-        _kill_midway_and_resume(cmd, out, n)
-        if fmt == "jsonl":
-            paths = [r["path"] for r in _jsonl(out)]
-        else:
-            with open(out, newline="") as f:
-                paths = [r["path"] for r in csv.DictReader(f)]
-        assert sorted(paths) == sorted(str(p) for p in dist.glob("*.mp4")), fmt
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 120
+        while time.time() < deadline and proc.poll() is None and len(_paths(out, fmt)) < 2:
+            time.sleep(0.02)
+        assert proc.poll() is None, "the run finished before it could be killed; give it more work"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert 2 <= len(_paths(out, fmt)) < n, fmt
+        assert subprocess.run(cmd + ["--resume"], env=env, timeout=300).returncode == 0
+        assert sorted(_paths(out, fmt)) == sorted(str(p) for p in dist.glob("*.mp4")), fmt
+
+
+def test_resume_retries_errors_and_refuses_another_model(tmp_path: Path) -> None:
+    samples = ROOT / "common" / "samples"
+    dist = tmp_path / "dist"
+    shutil.copytree(samples / "dist", dist)
+    out = tmp_path / "s.json"
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    shutil.copy(samples / "ref" / "pan.mp4", ref)
+    assert main(["-q", "score", "--suite", "psnr", "--ref", str(ref), str(dist), "-o", str(out)]) == 1
+    assert sum(f["error"] is None for f in json.loads(out.read_text())["files"]) == 1
+    shutil.copytree(samples / "ref", ref, dirs_exist_ok=True)
+    assert main(["-q", "score", "--suite", "psnr", "--ref", str(ref), str(dist), "-o", str(out), "--resume"]) == 0
+    files = json.loads(out.read_text())["files"]
+    assert len(files) == 4 and all(f["error"] is None for f in files)
+    assert main(["-q", "score", "--suite", "ssim", "--ref", str(ref), str(dist), "-o", str(out), "--resume"]) == 2
 
 
 def test_resume_drops_a_torn_last_line(tmp_path: Path) -> None:
@@ -154,6 +173,8 @@ def test_raw_yuv_needs_and_uses_size(tmp_path: Path) -> None:
     (["score", "--suite", "ssim", "common"], "--ref"),
     (["score", "--suite", "psnr", "--sampler", "every:x", "--ref", "a", "b"], "every"),
     (["score", "--suite", "psnr", "--pooling", "min", "--resume", "--ref", "a", "b"], "resume"),
+    (["score", "--suite", "psnr", "--format", "csv", "--out", "-"], "needs a file"),
+    (["score", "--suite", "psnr", "--out", "common"], "is a folder"),
 ])
 def test_usage_errors_exit_2(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(argv) == 2

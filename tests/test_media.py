@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import tracemalloc
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -161,7 +162,6 @@ def test_probe_and_read_every_container(clips: dict[str, Path], name: str) -> No
     info = probe_video(clips[name])
     assert (info.width, info.height, info.n_frames, info.rotation, info.bit_depth) == (160, 120, N, 0, 8)
     assert info.fps == pytest.approx(30) and info.duration == pytest.approx(1.0, abs=0.05)
-    assert info.n_frames_exact == (name in ("mp4", "mov", "avi"))
     frames = list(read_frames(clips[name], backend="pyav"))
     assert [f.index for f in frames] == list(range(N)) == codes(frames)
     assert all(f.data.shape == (120, 160, 3) and f.data.dtype == np.uint8 for f in frames)
@@ -330,7 +330,7 @@ def test_raw_yuv(tmp_path: Path, pix_fmt: str) -> None:
     path = mg.make_raw_yuv(tmp_path / "x.yuv", 4, 64, 48, pix_fmt)
     spec = RawSpec(64, 48, pix_fmt, fps=50)
     info = probe_video(path, raw=spec)
-    assert (info.n_frames, info.n_frames_exact, info.bit_depth) == (4, True, spec.bit_depth)
+    assert (info.n_frames, info.bit_depth) == (4, spec.bit_depth)
     frames = list(read_frames(path, [1, 3, 9], raw=spec))
     assert [f.index for f in frames] == [1, 3] and frames[1].time == pytest.approx(0.06)
     assert frames[0].data.dtype == (np.uint16 if "10" in pix_fmt else np.uint8)
@@ -450,3 +450,21 @@ def test_fragments() -> None:
     assert fragments(torch.rand(3, 100, 150), grid=4, patch=16).shape == (3, 64, 64)
     assert fragments(torch.rand(3, 50, 80)).shape == (3, 224, 224)
     assert fragments(torch.rand(2, 3, 300, 500)).shape == (2, 3, 224, 224)
+
+
+def test_variable_frame_rate_mkv_is_counted_not_estimated(tmp_path: Path) -> None:
+    path = tmp_path / "vfr.mkv"
+    with av.open(str(path), "w") as out:
+        s = out.add_stream("libx264", rate=30)
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        s.codec_context.time_base = Fraction(1, 1000)
+        for i, pts in enumerate([0, 33, 66, 400, 800, 1200, 1500, 1533, 1566, 1600]):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), i * 20, np.uint8), format="rgb24")
+            frame.pts, frame.time_base = pts, Fraction(1, 1000)
+            for p in s.encode(frame):
+                out.mux(p)
+        for p in s.encode():
+            out.mux(p)
+    info = probe_video(path)
+    assert info.n_frames == 10
+    assert len(list(read_frames(path, UniformK(4).indices(info.n_frames, info.fps)))) == 4
