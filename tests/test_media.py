@@ -283,7 +283,9 @@ def test_truncated_stream_yields_what_it_can(tmp_path: Path, clips: dict[str, Pa
     bad = mg.make_truncated(clips["mkv"], tmp_path / "t.mkv", keep=0.6)
     for backend in ("pyav", "decord"):
         frames = list(read_frames(bad, backend=backend))
-        assert 0 < len(frames) < N and codes(frames) == [f.index for f in frames]
+        assert 0 < len(frames) < N
+        # the last frame may be only partly in the file and come out error-concealed
+        assert codes(frames[:-1]) == [f.index for f in frames[:-1]]
 
 
 def test_read_frames_validation(clips: dict[str, Path]) -> None:
