@@ -98,6 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
                                "  DQA_DATA=/data/dqa dqa data fetch")
     f.add_argument("--only", nargs="+", metavar="PKG", help="fetch only these packages")
     f.add_argument("--dest", help="cache folder (default $DQA_DATA or ~/.cache/dqa)")
+    data.add_parser("screens", help="render screen content (docs, terminal, tables, charts, slides) with Chromium",
+                    formatter_class=_formatter,
+                    description="Capture documentation pages from the fetched opencv-doc and generated terminal, "
+                                "table, chart and slide pages with headless Chromium at 1280x800 and 1920x1080.",
+                    epilog="example:\n  dqa data fetch --only opencv-doc && dqa data screens")
     return parser
 
 
@@ -212,6 +217,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
+    if args.data_command == "screens":
+        from common.data.screens import render_screens
+
+        print(render_screens(progress=not args.quiet))
+        return 0
     from common.data.sources import fetch
 
     for folder in fetch(Path(args.dest) if args.dest else None, args.only, progress=not args.quiet):
