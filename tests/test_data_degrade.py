@@ -39,3 +39,12 @@ def test_validation() -> None:
     with pytest.raises(TypeError, match="uint8"):
         degrade(IMG.astype(np.float32), "jpeg", level=1)
     assert degrade(IMG, "jpeg", value=33).shape == IMG.shape
+
+
+def test_docs_table_is_generated_from_the_code() -> None:
+    from pathlib import Path
+
+    from common.data.degrade import table
+
+    doc = Path(__file__).resolve().parent.parent / "docs" / "degradations.md"
+    assert doc.read_text() == table(), "regenerate with: python -m common.data.degrade > docs/degradations.md"
