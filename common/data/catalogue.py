@@ -90,7 +90,7 @@ def _group(rel: Path) -> str:
 
 
 def _size(path: Path) -> tuple[int, int]:
-    if path.suffix.lower() in VIDEO_EXTS or path.suffix.lower() == ".gif":
+    if path.suffix.lower() in VIDEO_EXTS:
         import av
 
         with av.open(str(path)) as c:
