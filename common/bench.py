@@ -18,7 +18,7 @@ from torch import nn
 from common.backbone import ResNetBackbone
 from common.media import TemporalSampler, UniformK, center_crop, load_image, media_kind, probe_video, read_media, resize, to_tensor
 from common.model import Model
-from common.runner import Job, ScoreOptions, run_jobs
+from common.runner import Job, ScoreOptions, raw_spec_for, run_jobs
 
 SAMPLE_IMAGE = Path(__file__).resolve().parent / "samples" / "ref" / "astronaut.png"
 
@@ -78,11 +78,12 @@ class BenchReport:
 
 def _decode_only(path: Path, sampler: TemporalSampler, opts: ScoreOptions, pixels: str) -> int:
     """Decode exactly the frames the runner would decode for this file, as the model wants them; return how many."""
-    indices = None
+    indices, info = None, None
     if media_kind(path) == "video":
-        info = probe_video(path, raw=opts.raw)
+        info = probe_video(path, raw=raw_spec_for(path, opts))
         indices = sampler.indices(info.n_frames, info.fps)
-    return sum(1 for _ in read_media(path, indices, raw=opts.raw, backend=opts.backend, pixels=pixels))
+    return sum(1 for _ in read_media(path, indices, raw=raw_spec_for(path, opts), backend=opts.backend,
+                                     pixels=pixels, info=info))
 
 
 def bench(name: str, path: Path, ref: str | None = None, device: str = "cpu", repeat: int = 1,
@@ -115,7 +116,7 @@ def bench(name: str, path: Path, ref: str | None = None, device: str = "cpu", re
         e2e_s = min(e2e_s, time.perf_counter() - t0)
         if result.error:
             raise ValueError(f"scoring failed: {result.error}")
-    duration = 0.0 if media_kind(path) == "image" else probe_video(path, raw=opts.raw).duration
+    duration = 0.0 if media_kind(path) == "image" else probe_video(path, raw=raw_spec_for(path, opts)).duration
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return BenchReport(model.name, dev.type, str(path), frames, duration, decode_s, e2e_s, peak)
 

@@ -106,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _raw_spec(args: argparse.Namespace) -> RawSpec | None:
+def _raw_from_args(args: argparse.Namespace) -> RawSpec | None:
     if args.size is None:
         return None
     w, h = parse_size(args.size)
@@ -157,7 +157,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     results = score_folder(
         model, args.paths, ref=args.ref, out=args.out, fmt=args.format, resume=args.resume,
-        sampler=parse_sampler(args.sampler) if args.sampler else None, pooling=args.pooling, raw=_raw_spec(args),
+        sampler=parse_sampler(args.sampler) if args.sampler else None, pooling=args.pooling, raw=_raw_from_args(args),
         backend=args.backend, resize_ref=args.resize_ref, workers=args.workers, progress=not args.quiet,
     )
     if not args.quiet and results:
@@ -210,7 +210,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         if device == "cuda" and not torch.cuda.is_available():
             continue
         report = bench(args.suite, Path(args.path), ref=args.ref, device=device, repeat=args.repeat,
-                       sampler=parse_sampler(args.sampler) if args.sampler else None, raw=_raw_spec(args),
+                       sampler=parse_sampler(args.sampler) if args.sampler else None, raw=_raw_from_args(args),
                        backend=args.backend, workers=args.workers)
         print(report.table())
     return 0

@@ -18,4 +18,8 @@ class MediaError(DqaError):
 
 
 class WeightsError(DqaError):
-    """Model weights are missing, tampered with or incompatible."""
+    """Model weights are missing, tampered with or incompatible; ``status`` says which in one word."""
+
+    def __init__(self, message: str, status: str = "missing") -> None:
+        self.status = status
+        super().__init__(message)

@@ -37,10 +37,7 @@ class Result:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict; non-finite numbers become None so every row stays valid JSON."""
-        d = _json_safe(asdict(self))
-        d["score"] = _finite(self.score)
-        d["frames"] = [{"frame": f.frame, "time": round(f.time, 6), "score": _finite(f.score)} for f in self.frames]
-        return d
+        return _json_safe(asdict(self))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Result:
@@ -66,10 +63,3 @@ def _json_safe(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return [_json_safe(v) for v in obj]
     return obj
-
-
-def _finite(x: float | None) -> float | None:
-    if x is None:
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else None

@@ -16,7 +16,7 @@ import logging
 import queue
 import threading
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,8 +28,8 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from common.errors import DqaError, MediaError
-from common.media import (RAW_EXTS, Frame, RawSpec, TemporalSampler, find_media, media_kind, probe_video, read_media,
-                          rgb_array_to_luma)
+from common.media import (RAW_EXTS, AllFrames, Frame, RawSpec, TemporalSampler, VideoInfo, find_media, media_kind,
+                          probe_video, read_media, rgb_array_to_luma)
 from common.model import Model
 from common.output import Writer, file_key, open_writer
 from common.pooling import pool
@@ -91,7 +91,7 @@ class _ByteQueue:
 
     def __init__(self, budget: int) -> None:
         self.budget = budget
-        self.items: list[tuple[int, tuple]] = []
+        self.items: deque[tuple[int, tuple]] = deque()
         self.used = 0
         self.closed = False
         self.cond = threading.Condition()
@@ -119,7 +119,7 @@ class _ByteQueue:
         with self.cond:
             if not self.items and not self.cond.wait_for(lambda: bool(self.items), timeout):
                 return None
-            nbytes, item = self.items.pop(0)
+            nbytes, item = self.items.popleft()
             self.used -= nbytes
             self.cond.notify_all()
             return item
@@ -138,20 +138,18 @@ def _kind(media: Path | np.ndarray) -> str:
     return media_kind(media)
 
 
-def _raw_spec(media: Path, opts: ScoreOptions) -> RawSpec | None:
+def raw_spec_for(media: Path, opts: ScoreOptions) -> RawSpec | None:
     """The raw YUV layout applies to .yuv files only."""
     return opts.raw if media.suffix.lower() in RAW_EXTS else None
 
 
-def _n_frames(media: Path | np.ndarray, opts: ScoreOptions) -> tuple[int, float]:
-    """Frame count and rate of a video file or clip array."""
-    if isinstance(media, np.ndarray):
-        return len(media), ARRAY_FPS
-    info = probe_video(media, raw=_raw_spec(media, opts))
-    return info.n_frames, info.fps
+def _probe(media: Path | np.ndarray, opts: ScoreOptions) -> VideoInfo | None:
+    """The probe of a video file, done once per file and handed to the decoder (None for arrays)."""
+    return None if isinstance(media, np.ndarray) else probe_video(media, raw=raw_spec_for(media, opts))
 
 
-def _frames(media: Path | np.ndarray, indices: list[int] | None, opts: ScoreOptions, pixels: str) -> Iterator[Frame]:
+def _frames(media: Path | np.ndarray, indices: list[int] | None, opts: ScoreOptions, pixels: str,
+            info: VideoInfo | None = None) -> Iterator[Frame]:
     """The given frames of a file or array (an image is a single frame), as ``pixels`` says."""
     if isinstance(media, np.ndarray):
         if media.ndim not in (3, 4) or media.shape[-1] != 3:
@@ -159,7 +157,7 @@ def _frames(media: Path | np.ndarray, indices: list[int] | None, opts: ScoreOpti
         clip = media[None] if media.ndim == 3 else media
         wanted = [0] if indices is None else sorted({i for i in indices if 0 <= i < len(clip)})
         return (Frame(i, i / ARRAY_FPS, rgb_array_to_luma(clip[i]) if pixels == "luma" else clip[i]) for i in wanted)
-    return read_media(media, indices, raw=_raw_spec(media, opts), backend=opts.backend, pixels=pixels)
+    return read_media(media, indices, raw=raw_spec_for(media, opts), backend=opts.backend, pixels=pixels, info=info)
 
 
 def _match_ref(frame: np.ndarray, ref: np.ndarray, job: Job, resize_ref: bool) -> np.ndarray:
@@ -230,18 +228,22 @@ def _work(model: Model, job: Job, opts: ScoreOptions, out: _ByteQueue) -> None:
         if ref_kind not in (None, kind) and pixels == "luma":
             pixels, to_luma = "rgb", True  # image against video: the same BT.601 luma of RGB on both sides
             extras["luma"] = "BT.601 of decoded RGB on both sides (an image paired with a video)"
-        indices = None
+        indices, info, ref_info = None, None, None
         if kind == "video":
-            n_dist, fps = _n_frames(job.media, opts)
+            info = _probe(job.media, opts)
+            n_dist, fps = (len(job.media), ARRAY_FPS) if info is None else (info.n_frames, info.fps)
             indices = sampler.indices(n_dist, fps)  # one index list for both sides keeps pairs aligned
-            if ref_kind == "video" and (n_ref := _n_frames(job.ref, opts)[0]) != n_dist:
-                extras["unpaired_frames"] = (f"the distorted file has {n_dist} frames and the reference {n_ref}; "
-                                             "frames present in both were scored")
-        dist = _frames(job.media, indices, opts, pixels)
+            if ref_kind == "video":
+                ref_info = _probe(job.ref, opts)
+                n_ref = len(job.ref) if ref_info is None else ref_info.n_frames
+                if n_ref != n_dist:
+                    extras["unpaired_frames"] = (f"the distorted file has {n_dist} frames and the reference "
+                                                 f"{n_ref}; frames present in both were scored")
+        dist = _frames(job.media, indices, opts, pixels, info)
         refs = None
         if ref_kind is not None:
             ref_indices = None if ref_kind == "image" else indices if kind == "video" else [0]
-            refs = _frames(job.ref, ref_indices, opts, pixels)
+            refs = _frames(job.ref, ref_indices, opts, pixels, ref_info)
         for frame, ref in _pairs(dist, refs, extras, still=ref_kind == "image"):
             data, ref_data = frame.data, None if ref is None else ref.data
             if to_luma:
@@ -249,7 +251,7 @@ def _work(model: Model, job: Job, opts: ScoreOptions, out: _ByteQueue) -> None:
             if ref_data is not None:
                 ref_data = _match_ref(data, ref_data, job, opts.resize_ref)
             x = model.prepare(data, ref_data, state)
-            out.put(("frame", job.idx, frame.index, frame.time, x), x.numel() * x.element_size())
+            out.put(("frame", job.idx, frame.index, frame.time, x), x.nbytes)
             n += 1
         if "unpaired_frames" in extras:
             log.warning("%s: %s", job.path, extras["unpaired_frames"])
@@ -293,7 +295,7 @@ class _Batcher:
     def add(self, job_idx: int, frame_idx: int, x: torch.Tensor) -> Scored:
         key = tuple(x.shape)
         self.buckets[key].append((job_idx, frame_idx, x))
-        self.buffered_bytes += x.numel() * x.element_size()
+        self.buffered_bytes += x.nbytes
         if len(self.buckets[key]) >= self.model.batch_size(x.shape):
             return self.run(key)
         if self.buffered_bytes > QUEUE_BYTES:
@@ -308,7 +310,7 @@ class _Batcher:
 
     def run(self, key: tuple) -> Scored:
         items = self.buckets.pop(key)
-        self.buffered_bytes -= sum(x.numel() * x.element_size() for _, _, x in items)
+        self.buffered_bytes -= sum(x.nbytes for _, _, x in items)
         try:
             ys = self._forward(torch.stack([x for _, _, x in items]))
             return [(j, f, y) for (j, f, _), y in zip(items, ys)]
@@ -330,7 +332,7 @@ class _Batcher:
         if m.channels_last and batch.ndim == 4:
             batch = batch.contiguous(memory_format=torch.channels_last)
         self.calls += 1
-        self.since_trim += batch.numel() * batch.element_size()
+        self.since_trim += batch.nbytes
         with torch.inference_mode(), _autocast(m.device, m.autocast):
             out = m.forward(batch).float().cpu()
         if self.since_trim >= TRIM_BYTES:
@@ -366,7 +368,7 @@ def run_jobs(model: Model, jobs: Sequence[Job], opts: ScoreOptions = ScoreOption
     """Score jobs with batching across files; each finished file is written before later ones start."""
     pooling = opts.pooling or model.pooling
     pool(np.ones(1), pooling)  # reject an unknown pooling before any work
-    if model.consecutive_frames and opts.sampler is not None and str(opts.sampler) != "all":
+    if model.consecutive_frames and opts.sampler is not None and not isinstance(opts.sampler, AllFrames):
         raise ValueError(f"model {model.name} needs every frame (temporal features); drop --sampler")
     if not jobs:
         return []

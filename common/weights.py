@@ -52,7 +52,7 @@ def weights_status(name: str) -> str:
     try:
         resolve(name)
     except WeightsError as exc:
-        return "mismatch" if "sha256" in str(exc) else "missing"
+        return exc.status
     return "ok"
 
 
@@ -72,7 +72,8 @@ def resolve(name: str) -> tuple[Path, dict[str, Any]]:
     if digest != entry.get("sha256"):
         raise WeightsError(
             f"weights file {path} has sha256 {digest} but the manifest expects {entry.get('sha256')}: the file is "
-            "corrupt or was modified; restore it (reinstall dqa or `git checkout weights/`) or set DQA_WEIGHTS"
+            "corrupt or was modified; restore it (reinstall dqa or `git checkout weights/`) or set DQA_WEIGHTS",
+            status="mismatch",
         )
     return path, entry
 

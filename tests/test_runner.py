@@ -172,3 +172,23 @@ def test_error_in_one_file_does_not_stop_the_others(tmp_path: Path, tiny_model: 
     assert results["good.png"].ok
     assert "too small" in results["tiny.png"].error
     assert "empty.png" in results["empty.png"].error
+
+
+def test_each_video_is_probed_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import common.media.video as video
+    import common.runner as runner
+
+    mediagen.make_clip(tmp_path / "ref.mkv", n_frames=6, size=(96, 64))
+    mediagen.make_clip(tmp_path / "dist.mkv", n_frames=6, size=(96, 64))
+    calls: list[str] = []
+    real = video.probe_video
+
+    def counting(path, raw=None):  # type: ignore[no-untyped-def]
+        calls.append(Path(path).name)
+        return real(path, raw)
+
+    monkeypatch.setattr(video, "probe_video", counting)
+    monkeypatch.setattr(runner, "probe_video", counting)
+    r = load_model("psnr", device="cpu").score(tmp_path / "dist.mkv", ref=tmp_path / "ref.mkv", sampler=UniformK(3))
+    assert r.ok and len(r.frames) == 3
+    assert sorted(calls) == ["dist.mkv", "ref.mkv"]

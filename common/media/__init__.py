@@ -48,12 +48,13 @@ def find_media(paths: Sequence[str | Path]) -> list[Path]:
 
 
 def read_media(path: str | Path, indices: Sequence[int] | None = None, raw: RawSpec | None = None,
-               backend: str = "auto", pixels: str = "rgb") -> Iterator[Frame]:
+               backend: str = "auto", pixels: str = "rgb", info: VideoInfo | None = None) -> Iterator[Frame]:
     """Frames of any media file: an image gives one Frame(0, 0.0, data), a video its wanted frames.
 
-    pixels="luma" gives HxW float32 luma on the 0-255 scale (see `read_frames`; BT.601 for images).
+    pixels="luma" gives HxW float32 luma on the 0-255 scale (see `read_frames`; BT.601 for images); ``info``
+    is a video's `probe_video` result when the caller already has it.
     """
     if raw is None and media_kind(path) == "image":
         rgb = load_image(path)
         return iter([Frame(0, 0.0, rgb_array_to_luma(rgb) if pixels == "luma" else rgb)])
-    return read_frames(path, indices, raw=raw, backend=backend, pixels=pixels)
+    return read_frames(path, indices, raw=raw, backend=backend, pixels=pixels, info=info)

@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> None:
         for _ in range(args.repeat):
             for backend in best:
                 start = time.perf_counter()
-                count = sum(1 for _ in read_frames(args.clip, indices, backend=backend))
+                count = sum(1 for _ in read_frames(args.clip, indices, backend=backend, info=info))
                 best[backend] = min(best[backend], time.perf_counter() - start)
         cells = " | ".join(f"{best[b]:6.3f}s {count / best[b]:8.1f}" for b in best)
         print(f"{label:>10} {count:>6} | {cells} | {best['decord'] / best['pyav']:.2f}")

@@ -55,6 +55,11 @@ class RawSpec:
         return (luma + chroma) * (2 if bits > 8 else 1)
 
 
+def coded_luma(y: np.ndarray, bits: int) -> np.ndarray:
+    """A coded Y plane as float32 on the 0-255 scale: deeper samples divided by 2**(bits - 8), as libvmaf does."""
+    return y.astype(np.float32) / np.float32(1 << (bits - 8)) if bits > 8 else y.astype(np.float32)
+
+
 def parse_size(text: str) -> tuple[int, int]:
     """Parse a frame size such as "1920x1080" into (width, height)."""
     match = re.fullmatch(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*", text)
@@ -103,7 +108,7 @@ def read_raw(path: str | Path, spec: RawSpec, indices: Sequence[int] | None = No
             buf = np.frombuffer(f.read(spec.frame_bytes), dtype)
             y = buf[:w * h].reshape(h, w)
             if pixels == "luma":
-                yield i, y.astype(np.float32) / np.float32(1 << (bits - 8))
+                yield i, coded_luma(y, bits)
                 continue
             if sub is None:
                 yield i, yuv_to_rgb(y, None, None, bits)

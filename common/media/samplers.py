@@ -26,6 +26,13 @@ def _positive(name: str, value: float) -> None:
         raise ValueError(f"{name} must be positive, got {value!r}")
 
 
+def _positive_int(name: str, value: int) -> None:
+    """TypeError unless value is an int (not a bool), ValueError unless it is > 0."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    _positive(name, value)
+
+
 @dataclass(frozen=True)
 class AllFrames:
     """Every frame."""
@@ -45,9 +52,7 @@ class EveryNth:
     n: int
 
     def __post_init__(self) -> None:
-        if isinstance(self.n, bool) or not isinstance(self.n, int):
-            raise TypeError(f"EveryNth needs an integer step, got {self.n!r}")
-        _positive("EveryNth step", self.n)
+        _positive_int("EveryNth step", self.n)
 
     def indices(self, n_frames: int, fps: float) -> list[int]:
         """0, n, 2n, ... below n_frames."""
@@ -64,9 +69,7 @@ class UniformK:
     k: int
 
     def __post_init__(self) -> None:
-        if isinstance(self.k, bool) or not isinstance(self.k, int):
-            raise TypeError(f"UniformK needs an integer count, got {self.k!r}")
-        _positive("UniformK count", self.k)
+        _positive_int("UniformK count", self.k)
 
     def indices(self, n_frames: int, fps: float) -> list[int]:
         """Centres of k equal segments of [0, n_frames)."""

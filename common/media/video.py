@@ -12,7 +12,7 @@ import numpy as np
 
 from common.errors import MediaError
 from common.media.image import check_pixels
-from common.media.raw import RAW_EXTS, RawSpec, raw_frame_count, read_raw
+from common.media.raw import RAW_EXTS, RawSpec, coded_luma, raw_frame_count, read_raw
 from common.media.samplers import rgb_array_to_luma
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,8 @@ def _count_packets(path: Path) -> int:
 
 
 def read_frames(path: str | Path, indices: Sequence[int] | None = None, raw: RawSpec | None = None,
-                backend: str = "auto", max_pixels: int | None = None, pixels: str = "rgb") -> Iterator[Frame]:
+                backend: str = "auto", max_pixels: int | None = None, pixels: str = "rgb",
+                info: VideoInfo | None = None) -> Iterator[Frame]:
     """Yield the wanted frames (all when indices is None) in increasing index order; missing ones are skipped.
 
     backend: "pyav" (sequential decode, seeks over keyframes for sparse requests), "decord" (random access)
@@ -120,13 +121,15 @@ def read_frames(path: str | Path, indices: Sequence[int] | None = None, raw: Raw
     over when the chosen one fails before its first frame. Probing happens now, decoding lazily.
     pixels="luma" yields the coded Y plane as FFmpeg's psnr/ssim filters and libvmaf see it (limited range
     as coded, deeper samples scaled to 0-255), BT.601 luma of RGB for RGB-coded video; PyAV only.
+    ``info`` is this file's `probe_video` result when the caller already has it (probing decodes a frame and,
+    for containers without a frame count, demuxes the whole file).
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown video backend {backend!r}; use one of {', '.join(BACKENDS)}")
     if pixels not in PIXELS:
         raise ValueError(f"unknown pixels {pixels!r}; use one of {', '.join(PIXELS)}")
     path = Path(path)
-    info = probe_video(path, raw)
+    info = info or probe_video(path, raw)
     check_pixels(path, info.width, info.height, max_pixels)
     wanted = _wanted(indices, info)
     if raw is not None:
@@ -241,7 +244,7 @@ def _y_plane(frame: av.VideoFrame) -> np.ndarray:
     dtype = np.dtype("<u2") if bits > 8 else np.dtype(np.uint8)
     plane = frame.planes[0]
     y = np.frombuffer(plane, dtype).reshape(plane.height, plane.line_size // dtype.itemsize)[:, :plane.width]
-    return y.astype(np.float32) / np.float32(1 << (bits - 8)) if bits > 8 else y.astype(np.float32)
+    return coded_luma(y, bits)
 
 
 def _pyav_frames(path: str, info: VideoInfo, wanted: list[int] | None, pixels: str = "rgb") -> Iterator[Frame]:
