@@ -14,8 +14,10 @@ from common.data.catalogue import candidates, contact_sheets, load_catalogue, mi
 def test_catalogue_is_valid_and_large_enough() -> None:
     entries = load_catalogue()
     tags = Counter(e.tag for e in entries)
-    assert tags["photo"] >= 60 and tags["art"] >= 10
-    assert all(e.path.startswith(("debian/", "pypi/")) for e in entries)
+    assert tags["photo"] >= 60 and tags["art"] >= 10 and tags["screen"] >= 40
+    assert sum(e.tag == "video" and e.note != "cgi" for e in entries) >= 8  # real (camera) clips
+    assert all(e.path.startswith(("debian/", "pypi/", "screens/")) for e in entries)
+    assert all(e.bytes > 0 for e in entries if not e.path.startswith("screens/"))
 
 
 def test_catalogue_rejects_unknown_tags(tmp_path: Path) -> None:

@@ -49,7 +49,7 @@ def codes(frames: list[Frame]) -> list[int]:
 
 def test_extension_sets_and_media_kind() -> None:
     assert {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"} == IMAGE_EXTS
-    assert {".mp4", ".mkv", ".mov", ".avi", ".webm", ".y4m", ".m4v", ".ts"} == VIDEO_EXTS
+    assert {".mp4", ".mkv", ".mov", ".avi", ".webm", ".y4m", ".m4v", ".ts", ".mpg", ".mpeg", ".ogv"} == VIDEO_EXTS
     assert RAW_EXTS == {".yuv"}
     assert media_kind("a/B.JPG") == "image"
     assert media_kind("clip.MKV") == "video"

