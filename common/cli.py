@@ -103,6 +103,53 @@ def build_parser() -> argparse.ArgumentParser:
                     description="Capture documentation pages from the fetched opencv-doc and generated terminal, "
                                 "table, chart and slide pages with headless Chromium at 1280x800 and 1920x1080.",
                     epilog="example:\n  dqa data fetch --only opencv-doc && dqa data screens")
+    b = data.add_parser("build", help="build a suite's training/evaluation set: pristine + degraded items + labels",
+                        formatter_class=_formatter,
+                        description="Run a suite's data recipe (suites/SUITE/data.py) over the catalogued content:\n"
+                                    "write the pristine references, every degradation at five severities and the\n"
+                                    "teacher labels to $DQA_DATA/sets/SUITE[-small]/ with manifest.csv (path, ref,\n"
+                                    "content, kind, level, labels, split) and manifest.json. Splits are by source\n"
+                                    "content; the test contents are the fixed list common/data/held_out.txt.\n"
+                                    "Finished contents are kept, so an interrupted build resumes.",
+                        epilog="examples:\n  dqa data build --suite ugc --small      3 contents, 3 kinds, severities 1/3/5\n"
+                               "  dqa data build --suite night --test-only   only the held-out contents (for dqa eval)\n"
+                               "  dqa data build --suite pgc               the whole set\n\n"
+                               "suites: ugc pgc game uhd night screen underwater")
+    b.add_argument("--suite", "-s", required=True, metavar="NAME", help="suite whose recipe to run")
+    b.add_argument("--small", action="store_true", help="a small sample set (in SUITE-small), for trying things out")
+    b.add_argument("--test-only", action="store_true", help="build only the held-out contents")
+    b.add_argument("--workers", type=int, help="worker processes (default: one per core)")
+
+    p = sub.add_parser("eval", help="evaluate models on a dataset manifest: label correlations and D/L/P tests",
+                       formatter_class=_formatter,
+                       description="Score one split of a dataset manifest (from `dqa data build`) with each model and\n"
+                                   "report SRCC, KRCC, PLCC and RMSE against the primary label, the Waterloo D-, L- and\n"
+                                   "P-tests, and an AUC per binary label, in OUT/SUITE.md and OUT/SUITE.json.\n"
+                                   "Rows of models evaluated earlier on the same items are kept.",
+                       epilog="examples:\n"
+                              "  dqa eval --suite ugc --manifest sets/ugc                 the baselines, test split\n"
+                              "  dqa eval --suite ugc --manifest sets/ugc --models ugc    add a model to the same table\n"
+                              "  dqa eval --suite pgc --manifest sets/pgc/manifest.csv --models psnr ssim --label vmaf\n"
+                              "  dqa eval --suite uhd --manifest sets/uhd --split all --out /tmp/eval\n\n"
+                              "Scores are cached per model in SET/scores/MODEL.jsonl: a re-run or an interrupted run\n"
+                              "scores only what is missing (--rescore scores everything again).\n"
+                              "Exit code: 0 every row scored, 1 some rows failed (left out, listed in the notes),\n"
+                              "2 usage error.")
+    p.add_argument("--manifest", "-m", required=True, help="set folder, or its manifest.csv")
+    p.add_argument("--suite", "-s", metavar="NAME", help="table name: OUT/NAME.md (default: the manifest's suite)")
+    p.add_argument("--models", nargs="+", metavar="MODEL",
+                   help="models from `dqa list` (default: the baselines, niqe brisque, plus hf-energy for uhd)")
+    p.add_argument("--split", default="test", choices=("train", "test", "all"), help="rows to evaluate (default test)")
+    p.add_argument("--label", help="primary label for the correlations and the P-test (default: the manifest's)")
+    p.add_argument("--margin", type=float, default=20.0, help="P-test: least label difference of a pair (default 20)")
+    p.add_argument("--out", "-o", default="docs/eval", help="folder of the tables (default docs/eval)")
+    p.add_argument("--rescore", action="store_true", help="ignore the cached scores of these models and score again")
+    p.add_argument("--resize-ref", action="store_true",
+                   help="full-reference models: scale references to smaller distorted files (resolution ladders)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where the models run (default auto)")
+    p.add_argument("--workers", type=int, default=2, help="decode worker threads (default 2)")
+    p.add_argument("--sampler", help="video frames per clip: every:N, uniform:K or fps:R (default uniform:8 for video "
+                                     "sets; models that need every frame, like vmaf, always get all)")
     return parser
 
 
@@ -190,7 +237,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def _extra_status(extra: str) -> str:
     import importlib.util
 
-    modules = {"vmaf": "vmaf_torch"}
+    modules = {"vmaf": "vmaf_torch", "eval": "brisque"}
     ok = importlib.util.find_spec(modules.get(extra, extra)) is not None
     return "none needed" if ok else f"needs pip install 'dqa[{extra}]'"
 
@@ -222,6 +269,12 @@ def cmd_data(args: argparse.Namespace) -> int:
 
         print(render_screens(progress=not args.quiet))
         return 0
+    if args.data_command == "build":
+        from common.data.build import build
+
+        print(build(args.suite, small=args.small, test_only=args.test_only, workers=args.workers,
+                    progress=not args.quiet))
+        return 0
     from common.data.sources import fetch
 
     for folder in fetch(Path(args.dest) if args.dest else None, args.only, progress=not args.quiet):
@@ -229,7 +282,19 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"score": cmd_score, "list": cmd_list, "bench": cmd_bench, "data": cmd_data}
+def cmd_eval(args: argparse.Namespace) -> int:
+    from common.eval import evaluate
+
+    ev = evaluate(args.manifest, args.models, split=args.split, label=args.label, out_dir=Path(args.out),
+                  suite=args.suite, margin=args.margin, device=args.device, workers=args.workers,
+                  progress=not args.quiet, rescore=args.rescore, resize_ref=args.resize_ref, sampler=args.sampler)
+    if not args.quiet:
+        print(ev.markdown)
+    log.info("wrote %s and %s", ev.md_path, ev.json_path)
+    return 1 if ev.failed else 0
+
+
+COMMANDS = {"score": cmd_score, "list": cmd_list, "bench": cmd_bench, "data": cmd_data, "eval": cmd_eval}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

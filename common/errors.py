@@ -16,6 +16,9 @@ class MediaError(DqaError):
         self.cause = cause
         super().__init__(f"{self.path}: {cause}")
 
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:  # picklable across worker processes
+        return type(self), (self.path, self.cause)
+
 
 class WeightsError(DqaError):
     """Model weights are missing, tampered with or incompatible; ``status`` says which in one word."""
@@ -23,3 +26,6 @@ class WeightsError(DqaError):
     def __init__(self, message: str, status: str = "missing") -> None:
         self.status = status
         super().__init__(message)
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        return type(self), (str(self), self.status)

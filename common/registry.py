@@ -46,7 +46,7 @@ class ModelSpec:
 
 _REGISTRY: dict[str, ModelSpec] = {}
 _DISCOVERED = False
-_BUILTIN_MODULES = ("common.metrics.models",)
+_BUILTIN_MODULES = ("common.metrics.models", "common.metrics.nr_models")
 
 
 def register(spec: ModelSpec) -> ModelSpec:

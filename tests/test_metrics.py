@@ -244,3 +244,32 @@ def test_vmaf_missing_package(monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "vmaf_torch", None)
     with pytest.raises(ImportError, match=r"pip install 'dqa\[vmaf\]'"):
         VmafFeatures()
+
+
+def test_vmaf_motion_matches_ffmpeg_vmafmotion(tmp_path) -> None:
+    """The motion feature equals FFmpeg's own vmafmotion filter (an independent C port of libvmaf's), which
+    prints two decimals; NFLX's published VMAF test pairs are not reachable offline (docs/teachers.md)."""
+    pytest.importorskip("vmaf_torch")
+    import av
+
+    from tests.mediagen import make_clip
+
+    path = make_clip(tmp_path / "m.mp4", n_frames=12, size=(192, 144))
+    vmaf = VmafFeatures()
+    with av.open(str(path)) as c:
+        graph = av.filter.Graph()
+        src = graph.add_buffer(template=c.streams.video[0])
+        node, sink = graph.add("vmafmotion"), graph.add("buffersink")
+        src.link_to(node)
+        node.link_to(sink)
+        graph.configure()
+        ffmpeg, ys = [], []
+        for frame in c.decode(video=0):
+            plane = frame.planes[0]
+            y = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[:frame.height, :frame.width]
+            ys.append(torch.from_numpy(y.astype(np.float32))[None])
+            graph.push(frame)
+            ffmpeg.append(float(graph.pull().metadata["lavfi.vmafmotion.score"]))
+    ref = torch.stack(ys)
+    ours = vmaf.frame_features(ref, ref, torch.cat([ref[:1], ref[:-1]]))[:, 1].numpy()
+    assert np.abs(ours - np.array(ffmpeg)).max() <= 0.006 and np.mean(ffmpeg) > 0.5

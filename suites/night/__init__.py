@@ -1,0 +1,2 @@
+"""Night-image suite: low-light quality."""
+from suites.night import data  # noqa: F401  (registers the night data recipe)
