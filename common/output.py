@@ -93,6 +93,19 @@ def _kept(rows: list[tuple[str, dict[str, Any]]], model: str, path: Path) -> lis
     return [(text, r) for text, r in rows if not r.get("error")]
 
 
+def read_jsonl_rows(path: Path) -> list[tuple[str, dict[str, Any]]]:
+    """The complete result rows of a JSONL file as (line, row); a torn last line from a killed run is skipped."""
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines(keepends=True):
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if line.endswith("\n") and isinstance(row, dict) and "path" in row:
+            rows.append((line, row))
+    return rows
+
+
 class JsonlWriter:
     """One JSON object per line with the :class:`Result` fields; ``path=None`` writes to stdout."""
 
@@ -102,15 +115,7 @@ class JsonlWriter:
             self.f, self.owned = sys.stdout, False
             return
         if resume and path.exists():
-            rows = []
-            for line in path.read_text(encoding="utf-8").splitlines(keepends=True):
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError:
-                    continue  # a torn last line from a killed run
-                if line.endswith("\n") and isinstance(row, dict) and "path" in row:
-                    rows.append((line, row))
-            kept = _kept(rows, model, path)
+            kept = _kept(read_jsonl_rows(path), model, path)
             _replace(path, "".join(text for text, _ in kept))
             self.done = {file_key(r["path"]) for _, r in kept}
         path.parent.mkdir(parents=True, exist_ok=True)

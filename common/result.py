@@ -37,7 +37,7 @@ class Result:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict; non-finite numbers become None so every row stays valid JSON."""
-        return _json_safe(asdict(self))
+        return json_safe(asdict(self))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Result:
@@ -54,12 +54,12 @@ class Result:
         return np.array([np.nan if f.score is None else f.score for f in self.frames], dtype=np.float64)
 
 
-def _json_safe(obj: Any) -> Any:
+def json_safe(obj: Any) -> Any:
     """Replace non-finite floats (also inside extras) by None so rows stay valid JSON."""
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None
     if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
+        return {k: json_safe(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
+        return [json_safe(v) for v in obj]
     return obj

@@ -55,9 +55,11 @@ def test_fused_label_sees_colour_that_luma_metrics_miss() -> None:
     label = fused_label(grey, img)
     assert label.ms_ssim > 0.99 and label.vif > 0.95  # luma barely changes ...
     assert label.fused < 60  # ... but a fully desaturated photo is clearly damaged
-    # probability summation: one term at its scale lowers the label as much as all four at a third of it
+    # probability summation (Minkowski exponent 3): one term at its scale costs more than all four at a third
+    # of theirs (a plain sum would rate them equal), and a term alone counts fully
     one = fuse({"ms_ssim": 0.045, "gmsd": 0, "vif": 0, "ciede2000": 0})
-    assert fuse({"ms_ssim": 0.015, "gmsd": 0.019, "vif": 0.5 / 3, "ciede2000": 1.1}) > one - 10
+    assert fuse({"ms_ssim": 0.015, "gmsd": 0.019, "vif": 0.5 / 3, "ciede2000": 1.1}) > one + 10
+    assert one == pytest.approx(fuse({"ms_ssim": 0, "gmsd": 0, "vif": 0, "ciede2000": 3.3}))
 
 
 def test_fused_label_validation() -> None:
@@ -73,6 +75,9 @@ def test_parse_chain() -> None:
     for bad, match in (("jpeg+blurry", "unknown"), ("jpeg@2", "exactly one"), ("low_light@9+jpeg", "1-5")):
         with pytest.raises(ValueError, match=match):
             parse_chain(bad)
+    with pytest.raises(ValueError, match="unknown degradation 'wobble'"):  # checked when a suite registers
+        register_recipe(Recipe(suite="test-bad-kind", media="video", select=lambda e: True, make_clip=lambda p: ([], 1.0),
+                               distortions=("h264", "wobble"), teacher="fused"))
 
 
 def _fake_catalogue(root: Path) -> list[Entry]:
@@ -133,7 +138,7 @@ def test_video_build_small_with_vmaf(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(build_mod, "held_out", lambda: frozenset())
     register_recipe(Recipe(suite="test-video", media="video", select=lambda e: e.tag == "video",
                            make_clip=clip_reader(1.0, 176), distortions=("h264", "ladder"), label="vmaf",
-                           options={"vmaf": True}, teacher="vmaf"))
+                           vmaf=True, teacher="vmaf"))
     rows = _rows(build("test-video", small=True, root=tmp_path, catalogue=cat, workers=1, progress=False))
     assert [(r["kind"], r["level"]) for r in rows] == [("pristine", "0")] + [
         (k, str(lv)) for k in ("h264", "ladder") for lv in (1, 3, 5)]

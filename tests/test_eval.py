@@ -13,7 +13,7 @@ from scipy import ndimage
 
 from common.cli import main
 from common.data.degrade import degrade
-from common.eval.manifest import Item, read_manifest
+from common.data.manifest import Item, read_manifest
 from common.eval.protocol import assess, p_test
 from common.eval.stats import auc, correlations, fit_mapping, krcc, logistic4, srcc
 

@@ -20,9 +20,8 @@ import os
 import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -30,6 +29,7 @@ from tqdm.auto import tqdm
 
 from common.data.catalogue import Entry, load_catalogue, missing_files
 from common.data.degrade import KINDS, degrade
+from common.data.manifest import COLUMNS, PRISTINE
 from common.data.sources import data_dir
 from common.data.teacher import fused_label
 from common.errors import DqaError
@@ -37,11 +37,11 @@ from common.errors import DqaError
 log = logging.getLogger(__name__)
 
 HELD_OUT_FILE = Path(__file__).resolve().parent / "held_out.txt"
-MANIFEST_FIELDS = ("path", "ref", "content", "kind", "level", "labels", "split")
 LEVELS = (1, 2, 3, 4, 5)
 SMALL_LEVELS = (1, 3, 5)
 SMALL_CONTENTS = 3  # two train contents and one held-out content
 LabelFn = Callable[[str], dict[str, float]]
+Chain = list[tuple[str, int | None]]
 
 
 def _no_labels(kind: str) -> dict[str, float]:
@@ -69,7 +69,7 @@ class Recipe:
     label: str = "fused"
     labels: LabelFn = _no_labels
     small_distortions: tuple[str, ...] = ()
-    options: dict[str, Any] = field(default_factory=dict)  # recorded in manifest.json; video: {"vmaf": True}
+    vmaf: bool = False  # video: also label codec and ladder items with VMAF
     make_clip: Callable[[Path], tuple[list[np.ndarray], float]] | None = None  # video: source -> frames, fps
 
     def contents(self, catalogue: Sequence[Entry]) -> list[Entry]:
@@ -84,9 +84,14 @@ def register_recipe(recipe: Recipe) -> Recipe:
     """Make a suite's recipe available to ``dqa data build``."""
     if (recipe.prepare if recipe.media == "image" else recipe.make_clip) is None:
         raise ValueError(f"recipe {recipe.suite}: an image recipe needs prepare, a video recipe make_clip")
-    for d in recipe.distortions:
-        if recipe.media == "image" or "@" in d or d in KINDS:
-            parse_chain(d)
+    named: tuple[str, ...] = ()
+    if recipe.media == "video":
+        from common.data.build_video import VIDEO_KINDS
+
+        named = VIDEO_KINDS
+    for d in (*recipe.distortions, *recipe.small_distortions):
+        if d not in named:
+            parse_chain(d)  # a ValueError names an unknown kind when the suite is imported, not mid-build
     RECIPES[recipe.suite] = recipe
     return recipe
 
@@ -107,9 +112,9 @@ def held_out() -> frozenset[str]:
     return frozenset(x.strip() for x in lines if x.strip() and not x.startswith("#"))
 
 
-def parse_chain(name: str) -> list[tuple[str, int | None]]:
+def parse_chain(name: str) -> Chain:
     """``"low_light@2+jpeg"`` -> [("low_light", 2), ("jpeg", None)]; exactly one step is graded (None)."""
-    steps: list[tuple[str, int | None]] = []
+    steps: Chain = []
     for part in name.split("+"):
         kind, _, lv = part.partition("@")
         if kind not in KINDS:
@@ -127,9 +132,9 @@ def item_seed(content: str, kind: str, level: int) -> int:
     return int.from_bytes(hashlib.sha256(f"{content}|{kind}|{level}".encode()).digest()[:4], "little")
 
 
-def apply_chain(img: np.ndarray, name: str, level: int, seed: int) -> np.ndarray:
-    """Apply a distortion chain with its graded step at ``level``."""
-    for i, (kind, lv) in enumerate(parse_chain(name)):
+def apply_chain(img: np.ndarray, chain: Chain, level: int, seed: int) -> np.ndarray:
+    """Apply a parsed distortion chain with its graded step at ``level``."""
+    for i, (kind, lv) in enumerate(chain):
         img = degrade(img, kind, level=level if lv is None else lv, seed=seed + i)
     return img
 
@@ -157,11 +162,11 @@ def _row(path: str, ref: str, content: str, kind: str, level: int, labels: dict[
             "labels": json.dumps({k: round(float(v), 4) for k, v in labels.items()}, sort_keys=True), "split": split}
 
 
-def _load_source(path: Path) -> np.ndarray:
-    from common.media import load_image
+def load_source(path: Path) -> np.ndarray:
+    """A catalogued image as 8-bit RGB."""
+    from common.media import load_image, to_uint8
 
-    img = load_image(path)
-    return img if img.dtype == np.uint8 else (img >> 8).astype(np.uint8)
+    return to_uint8(load_image(path))
 
 
 def build_image_content(recipe: Recipe, entry: Entry, root: Path, out: Path, split: str,
@@ -169,13 +174,14 @@ def build_image_content(recipe: Recipe, entry: Entry, root: Path, out: Path, spl
     """Pristine reference plus every distortion x level of one image content, with labels."""
     folder = out / slug(entry.path)
     folder.mkdir(parents=True, exist_ok=True)
-    ref = recipe.prepare(_load_source(root / entry.path))
+    ref = recipe.prepare(load_source(root / entry.path))
     ref_rel = f"{folder.name}/pristine.png"
     Image.fromarray(ref).save(out / ref_rel, compress_level=1)
-    rows = [_row(ref_rel, "", entry.path, "pristine", 0, {"fused": 100.0, **recipe.labels("pristine")}, split)]
+    rows = [_row(ref_rel, "", entry.path, PRISTINE, 0, {"fused": 100.0, **recipe.labels(PRISTINE)}, split)]
     for name in distortions:
+        chain = parse_chain(name)
         for lv in levels:
-            img = apply_chain(ref, name, lv, item_seed(entry.path, name, lv))
+            img = apply_chain(ref, chain, lv, item_seed(entry.path, name, lv))
             rel = f"{folder.name}/{name.replace('@', '')}_{lv}.png"
             Image.fromarray(img).save(out / rel, compress_level=1)
             labels = {"fused": fused_label(img, ref).fused, **recipe.labels(name)}
@@ -227,7 +233,7 @@ def build(suite: str, small: bool = False, test_only: bool = False, workers: int
     out = set_dir(suite, small, root)
     parts = out / "parts"
     parts.mkdir(parents=True, exist_ok=True)
-    distortions = recipe.small_distortions or recipe.distortions[:3] if small else recipe.distortions
+    distortions = (recipe.small_distortions or recipe.distortions[:3]) if small else recipe.distortions
     levels = SMALL_LEVELS if small else LEVELS
     todo = [(e, s) for e, s in chosen if not (parts / f"{slug(e.path)}.csv").exists()]
     workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
@@ -251,7 +257,7 @@ def build(suite: str, small: bool = False, test_only: bool = False, workers: int
 def _write_csv(path: Path, rows: list[dict]) -> None:
     tmp = path.with_suffix(".tmp")
     with open(tmp, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=MANIFEST_FIELDS)
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
     tmp.replace(path)  # a part exists only once it is complete
@@ -264,14 +270,14 @@ def _assemble(recipe: Recipe, out: Path, small: bool, distortions: Sequence[str]
     for part in sorted((out / "parts").glob("*.csv")):
         with open(part, newline="", encoding="utf-8") as f:
             rows += list(csv.DictReader(f))
-    rows.sort(key=lambda r: (r["split"], r["content"], r["kind"] != "pristine", r["kind"], int(r["level"])))
+    rows.sort(key=lambda r: (r["split"], r["content"], r["kind"] != PRISTINE, r["kind"], int(r["level"])))
     manifest = out / "manifest.csv"
     _write_csv(manifest, rows)
     labels = sorted({k for r in rows for k in json.loads(r["labels"])})
     contents = {r["content"]: r["split"] for r in rows}
     meta = {"suite": recipe.suite, "label": recipe.label, "labels": labels, "media": recipe.media, "small": small,
             "teacher": recipe.teacher, "prepare": ((recipe.prepare or recipe.make_clip).__doc__ or "").strip(),
-            "distortions": list(distortions), "levels": list(levels), "options": recipe.options,
+            "distortions": list(distortions), "levels": list(levels), "vmaf": recipe.vmaf,
             "held_out": sorted(c for c, s in contents.items() if s == "test"),
             "contents": {"train": sum(s == "train" for s in contents.values()),
                          "test": sum(s == "test" for s in contents.values())},

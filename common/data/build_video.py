@@ -10,6 +10,7 @@ as VMAF's practice is to score at display resolution.
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
@@ -18,8 +19,11 @@ from PIL import Image
 
 from common.data.build import Recipe, _row, apply_chain, item_seed, parse_chain, slug
 from common.data.catalogue import Entry
+from common.data.manifest import PRISTINE
 from common.data.teacher import fused_label
 from common.data.video_degrade import CODECS, camera_shake, encode, frame_drops
+from common.media import UniformK, read_frames, to_uint8
+from common.model import Model
 
 CARRIER_CRF = 16
 LADDER_SCALES = (0.75, 0.5, 0.375, 0.25, 0.1875)  # severity 1..5 rungs, each at the ladder CRF
@@ -27,7 +31,8 @@ LADDER_CRF = 23
 SHAKE_PX = (1.5, 3.0, 6.0, 10.0, 16.0)
 DROP_RATES = (0.1, 0.2, 0.35, 0.5, 0.7)
 VIDEO_KINDS = (*CODECS, "ladder", "shake", "drops")
-LABEL_FRAMES = 8  # the fused label is the mean over this many frames spread over the clip
+CODEC_KINDS = (*CODECS, "ladder")  # what VMAF labels: codec CRF ladders and the resolution ladder
+LABEL_FRAMES = UniformK(8)  # the fused label is the mean over these frames
 
 
 def fit_height(img: np.ndarray, height: int) -> np.ndarray:
@@ -41,13 +46,12 @@ def fit_height(img: np.ndarray, height: int) -> np.ndarray:
 def clip_reader(seconds: float, height: int) -> Callable[[Path], tuple[list[np.ndarray], float]]:
     """A ``make_clip`` that takes the first ``seconds`` of a clip at most ``height`` lines high."""
     def read_clip(path: Path) -> tuple[list[np.ndarray], float]:
-        from common.media import probe_video, read_frames
+        from common.media import probe_video
 
         info = probe_video(path)
         fps = info.fps or 25.0
         n = max(2, int(round(seconds * fps)))
-        frames = [fit_height(f.data if f.data.dtype == np.uint8 else (f.data >> 8).astype(np.uint8), height)
-                  for _, f in zip(range(n), read_frames(path, info=info))]
+        frames = [fit_height(to_uint8(f.data), height) for _, f in zip(range(n), read_frames(path, info=info))]
         return frames, fps
 
     read_clip.__doc__ = f"first {seconds:g} s, at most {height} lines (area scaling)"
@@ -56,8 +60,6 @@ def clip_reader(seconds: float, height: int) -> Callable[[Path], tuple[list[np.n
 
 def decode(path: Path, size: tuple[int, int] | None = None) -> np.ndarray:
     """All frames of a file as TxHxWx3 uint8, upscaled (bicubic) to ``size`` = (w, h) when given."""
-    from common.media import read_frames
-
     out = []
     for frame in read_frames(path):
         img = frame.data
@@ -67,16 +69,16 @@ def decode(path: Path, size: tuple[int, int] | None = None) -> np.ndarray:
     return np.stack(out)
 
 
-def _filtered(kind: str, frames: list[np.ndarray], level: int, seed: int) -> Iterable[np.ndarray]:
+def _filtered(kind: str, frames: Sequence[np.ndarray], level: int, seed: int) -> Iterable[np.ndarray]:
     if kind == "shake":
         return camera_shake(frames, SHAKE_PX[level - 1], seed=seed)
     if kind == "drops":
         return frame_drops(frames, DROP_RATES[level - 1], seed=seed)
-    parse_chain(kind)
-    return (apply_chain(f, kind, level, seed + 7919 * i) for i, f in enumerate(frames))  # fresh noise per frame
+    chain = parse_chain(kind)
+    return (apply_chain(f, chain, level, seed + 7919 * i) for i, f in enumerate(frames))  # fresh noise per frame
 
 
-def make_item(kind: str, ref_frames: list[np.ndarray], level: int, seed: int, out: Path, fps: float) -> Path:
+def make_item(kind: str, ref_frames: Sequence[np.ndarray], level: int, seed: int, out: Path, fps: float) -> Path:
     """Encode one distorted version of the reference frames to ``out``."""
     if kind in CODECS:
         return encode(ref_frames, out, kind, level=level, fps=fps)
@@ -85,15 +87,21 @@ def make_item(kind: str, ref_frames: list[np.ndarray], level: int, seed: int, ou
     return encode(_filtered(kind, ref_frames, level, seed), out, "h264", crf=CARRIER_CRF, fps=fps)
 
 
+@functools.lru_cache(maxsize=1)
+def _vmaf() -> Model:
+    """The VMAF teacher, loaded once per worker process."""
+    from common.registry import load_model
+
+    return load_model("vmaf", device="cpu")
+
+
 def video_labels(dist: np.ndarray, ref: np.ndarray, vmaf: bool) -> dict[str, float]:
-    """Fused teacher (mean over LABEL_FRAMES frames) and, when asked, VMAF over every frame."""
+    """Fused teacher (mean over the LABEL_FRAMES frames) and, when asked, VMAF over every frame."""
     n = min(len(dist), len(ref))
-    idx = np.unique(np.linspace(0, n - 1, min(LABEL_FRAMES, n)).round().astype(int))
+    idx = LABEL_FRAMES.indices(n, 1.0)
     labels = {"fused": float(np.mean([fused_label(dist[i], ref[i]).fused for i in idx]))}
     if vmaf:
-        from common.registry import load_model
-
-        result = load_model("vmaf", device="cpu").score(dist[:n], ref=ref[:n])
+        result = _vmaf().score(dist[:n], ref=ref[:n])
         if not result.ok:
             raise RuntimeError(f"VMAF label failed: {result.error}")
         labels["vmaf"] = float(result.score)
@@ -103,7 +111,6 @@ def video_labels(dist: np.ndarray, ref: np.ndarray, vmaf: bool) -> dict[str, flo
 def build_video_content(recipe: Recipe, entry: Entry, root: Path, out: Path, split: str,
                         distortions: Sequence[str], levels: Sequence[int]) -> list[dict]:
     """Pristine clip plus every distortion x level of one video content, with labels."""
-    opts = recipe.options
     folder = out / slug(entry.path)
     folder.mkdir(parents=True, exist_ok=True)
     frames, fps = recipe.make_clip(root / entry.path)
@@ -111,13 +118,12 @@ def build_video_content(recipe: Recipe, entry: Entry, root: Path, out: Path, spl
     encode(frames, out / ref_rel, "h264", crf=0, fps=fps)
     ref = decode(out / ref_rel)
     size = ref.shape[2], ref.shape[1]
-    vmaf = bool(opts.get("vmaf"))
-    pristine = {"fused": 100.0, **({"vmaf": video_labels(ref, ref, True)["vmaf"]} if vmaf else {})}
-    rows = [_row(ref_rel, "", entry.path, "pristine", 0, {**pristine, **recipe.labels("pristine")}, split)]
+    pristine = {"fused": 100.0, **({"vmaf": video_labels(ref, ref, True)["vmaf"]} if recipe.vmaf else {})}
+    rows = [_row(ref_rel, "", entry.path, PRISTINE, 0, {**pristine, **recipe.labels(PRISTINE)}, split)]
     for kind in distortions:
         for lv in levels:
             rel = f"{folder.name}/{kind.replace('@', '')}_{lv}.mp4"
-            make_item(kind, list(ref), lv, item_seed(entry.path, kind, lv), out / rel, fps)
-            labels = video_labels(decode(out / rel, size), ref, vmaf and (kind in CODECS or kind == "ladder"))
+            make_item(kind, ref, lv, item_seed(entry.path, kind, lv), out / rel, fps)
+            labels = video_labels(decode(out / rel, size), ref, recipe.vmaf and kind in CODEC_KINDS)
             rows.append(_row(rel, ref_rel, entry.path, kind, lv, {**labels, **recipe.labels(kind)}, split))
     return rows

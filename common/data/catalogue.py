@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from PIL import Image, ImageDraw
 
 from common.data.sources import data_dir
@@ -156,10 +155,9 @@ def contact_sheets(items: list[Candidate], out: Path, root: Path | None = None, 
 
 def _thumbnail(path: Path, size: int) -> Image.Image:
     if path.suffix.lower() in VIDEO_EXTS:
-        from common.media import read_frames
+        from common.media import read_frames, to_uint8
 
-        data = next(read_frames(path)).data
-        img = Image.fromarray(data if data.dtype == np.uint8 else (data >> 8).astype(np.uint8))
+        img = Image.fromarray(to_uint8(next(read_frames(path)).data))
     else:
         img = Image.open(path).convert("RGB")
     img.thumbnail((size, size))

@@ -40,9 +40,8 @@ COLOUR_SIDE = 512  # CIEDE2000 on an area-downscaled copy: colour differences ar
 
 @dataclass(frozen=True)
 class Label:
-    """The fused label and the raw metric values behind it."""
+    """The raw metric values of one pair, and the fused label they give."""
 
-    fused: float
     ms_ssim: float
     gmsd: float
     vif: float
@@ -52,6 +51,11 @@ class Label:
         """The four distortion terms before scaling (0 for a pristine copy)."""
         return {"ms_ssim": 1 - self.ms_ssim, "gmsd": self.gmsd, "vif": 1 - min(self.vif, 1.0),
                 "ciede2000": self.ciede2000}
+
+    @property
+    def fused(self) -> float:
+        """Quality 0-100 (see the module docstring)."""
+        return fuse(self.terms())
 
 
 def _check(dist: np.ndarray, ref: np.ndarray) -> None:
@@ -87,8 +91,7 @@ def fused_label(dist: np.ndarray, ref: np.ndarray) -> Label:
         values = {"ms_ssim": ms_ssim(x, y).item(), "gmsd": gmsd(x, y).item(), "vif": vif(x, y).item()}
     values["ciede2000"] = float(deltaE_ciede2000(rgb2lab(_area_downscale(ref, COLOUR_SIDE)),
                                                  rgb2lab(_area_downscale(dist, COLOUR_SIDE))).mean())
-    label = Label(fused=0.0, **values)
-    return Label(fused=fuse(label.terms()), **values)
+    return Label(**values)
 
 
 def calibrate(images: list[np.ndarray], seed: int = 0) -> dict[str, dict[int, float]]:
@@ -107,21 +110,15 @@ def calibrate(images: list[np.ndarray], seed: int = 0) -> dict[str, dict[int, fl
 
 def calibration_images(n: int = 12, side: int = 768) -> list[np.ndarray]:
     """Every k-th natural photo of the catalogue, downscaled to ``side`` (needs ``dqa data fetch``)."""
-    from PIL import Image
-
+    from common.data.build import fit_long_side, load_source
     from common.data.catalogue import load_catalogue, missing_files
     from common.data.sources import data_dir
-    from common.media import load_image
 
     photos = [e for e in load_catalogue() if e.tag == "photo"]
     if missing_files(photos):
         raise DqaError("calibration needs the catalogue photos; run `dqa data fetch` first")
-    out = []
-    for e in photos[:: max(1, len(photos) // n)][:n]:
-        im = Image.fromarray(load_image(data_dir() / e.path))
-        im.thumbnail((side, side), Image.Resampling.LANCZOS)
-        out.append(np.asarray(im))
-    return out
+    fit = fit_long_side(side)
+    return [fit(load_source(data_dir() / e.path)) for e in photos[:: max(1, len(photos) // n)][:n]]
 
 
 def main(argv: list[str] | None = None) -> None:

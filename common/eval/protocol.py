@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from common.eval.manifest import Item
+from common.data.manifest import Item
 from common.eval.stats import Correlations, auc, correlations, srcc
 
 DEFAULT_MARGIN = 20.0  # label points on the 0-100 scale: one fifth of the range is a difference nobody disputes

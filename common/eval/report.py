@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from common.eval.protocol import Assessment
-from common.result import _json_safe
+from common.result import json_safe
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ def write_tables(out_dir: Path, suite: str, about: dict[str, Any], entries: Sequ
             rows[names.index(entry["model"])] = entry
         else:
             rows.append(entry)
-    doc = _json_safe({"suite": suite, "updated": when, "set": about, "models": rows})
+    doc = json_safe({"suite": suite, "updated": when, "set": about, "models": rows})
     text = markdown(doc)
     json_path.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
     (out_dir / f"{suite}.md").write_text(text, encoding="utf-8")

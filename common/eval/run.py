@@ -7,7 +7,6 @@ rows that failed are tried again, and a file that still fails is reported and le
 """
 from __future__ import annotations
 
-import json
 import logging
 import re
 import shlex
@@ -19,12 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from common.eval.manifest import Item, Manifest, read_manifest
+from common.data.manifest import Item, Manifest, read_manifest
 from common.eval.protocol import DEFAULT_MARGIN, assess
 from common.eval.report import model_entry, write_tables
 from common.media import parse_sampler
 from common.model import Model
-from common.output import file_key, open_writer
+from common.output import file_key, open_writer, read_jsonl_rows
 from common.registry import get_spec, load_model
 from common.result import Result
 from common.runner import Job, ScoreOptions, run_jobs
@@ -74,15 +73,8 @@ def build_jobs(model: Model, items: Sequence[Item]) -> dict[str, Job]:
 
 
 def _cached(path: Path) -> dict[str, Result]:
-    """The rows of a cache file by file key (a torn line from a killed run is skipped)."""
-    rows = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            row = Result.from_dict(json.loads(line))
-        except (ValueError, KeyError, TypeError):
-            continue
-        rows[file_key(row.path)] = row
-    return rows
+    """The rows of a cache file by file key."""
+    return {file_key(row["path"]): Result.from_dict(row) for _, row in read_jsonl_rows(path)}
 
 
 def score_items(model: Model, items: Sequence[Item], cache: Path, opts: ScoreOptions,

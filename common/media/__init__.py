@@ -5,7 +5,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from common.errors import MediaError
-from common.media.image import IMAGE_EXTS, load_image
+from common.media.image import IMAGE_EXTS, load_image, to_uint8
 from common.media.raw import RAW_EXTS, RawSpec, parse_size
 from common.media.samplers import (AllFrames, EveryNth, PerSecond, TemporalSampler, UniformK, center_crop,
                                    fragments, grid_crops, parse_sampler, resize, rgb_array_to_luma, rgb_to_luma,
@@ -13,7 +13,7 @@ from common.media.samplers import (AllFrames, EveryNth, PerSecond, TemporalSampl
 from common.media.video import VIDEO_EXTS, Frame, VideoInfo, probe_video, read_frames
 
 __all__ = ["IMAGE_EXTS", "VIDEO_EXTS", "RAW_EXTS", "media_kind", "find_media", "RawSpec", "parse_size", "Frame",
-           "VideoInfo", "load_image", "probe_video", "read_frames", "read_media", "to_tensor", "rgb_to_luma",
+           "VideoInfo", "load_image", "to_uint8", "probe_video", "read_frames", "read_media", "to_tensor", "rgb_to_luma",
            "rgb_array_to_luma", "TemporalSampler", "AllFrames", "EveryNth", "UniformK", "PerSecond", "parse_sampler", "resize",
            "center_crop", "grid_crops", "fragments"]
 

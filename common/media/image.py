@@ -92,6 +92,11 @@ def _pil_rgb(path: Path, im: Image.Image) -> np.ndarray:
     return np.asarray(im.convert("RGB"))
 
 
+def to_uint8(img: np.ndarray) -> np.ndarray:
+    """8-bit samples of a decoded image or frame: uint8 as it is, 16-bit (uint16) by dropping the low byte."""
+    return img if img.dtype == np.uint8 else (img >> 8).astype(np.uint8)
+
+
 def load_image(path: str | Path, max_pixels: int | None = None) -> np.ndarray:
     """Decode an image to upright HxWx3 RGB, uint8 (uint16 for 16-bit sources), alpha composited over white.
 

@@ -17,13 +17,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from common.data.build import Recipe, register_recipe
-from common.data.build_video import clip_reader, fit_height
+from common.data.build import Recipe, load_source, register_recipe
+from common.data.build_video import CODEC_KINDS, clip_reader, fit_height
 from common.data.catalogue import Entry
 from common.media import VIDEO_EXTS
 from common.metrics.fr import MS_SSIM_MIN_SIZE
 
-CODEC_LADDERS = ("h264", "h265", "vp9", "av1", "ladder")
 PAN_SIZE = (640, 360)
 PAN_FPS = 30.0
 
@@ -45,10 +44,7 @@ def rendered_clip(seconds: float, height: int):
     def make(path: Path) -> tuple[list[np.ndarray], float]:
         if path.suffix.lower() in VIDEO_EXTS:
             return read(path)
-        from common.media import load_image
-
-        img = load_image(path)
-        img = fit_height(img if img.dtype == np.uint8 else (img >> 8).astype(np.uint8), 540)
+        img = fit_height(load_source(path), 540)
         w, h = PAN_SIZE
         if img.shape[0] < h or img.shape[1] < w:
             img = np.asarray(Image.fromarray(img).resize((max(w, img.shape[1]), max(h, img.shape[0])), Image.BICUBIC))
@@ -70,10 +66,10 @@ register_recipe(Recipe(
 
 register_recipe(Recipe(
     suite="pgc", media="video", select=is_real_clip, make_clip=clip_reader(1.0, 360), label="vmaf",
-    distortions=CODEC_LADDERS, small_distortions=("h264", "ladder"), options={"vmaf": True},
+    distortions=CODEC_KINDS, small_distortions=("h264", "ladder"), vmaf=True,
     teacher="VMAF v0.6.1 (vmaf-torch) over every frame; fused label beside it"))
 
 register_recipe(Recipe(
     suite="game", media="video", select=is_rendered, make_clip=rendered_clip(1.0, 360), label="vmaf",
-    distortions=CODEC_LADDERS, small_distortions=("h264", "ladder"), options={"vmaf": True},
+    distortions=CODEC_KINDS, small_distortions=("h264", "ladder"), vmaf=True,
     teacher="VMAF v0.6.1 (vmaf-torch) over every frame; fused label beside it"))
