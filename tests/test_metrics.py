@@ -248,7 +248,7 @@ def test_vmaf_missing_package(monkeypatch) -> None:
 
 def test_vmaf_motion_matches_ffmpeg_vmafmotion(tmp_path) -> None:
     """The motion feature equals FFmpeg's own vmafmotion filter (an independent C port of libvmaf's), which
-    prints two decimals; NFLX's published VMAF test pairs are not reachable offline (docs/teachers.md)."""
+    prints two decimals (the full score is checked against libvmaf itself below)."""
     pytest.importorskip("vmaf_torch")
     import av
 
@@ -273,3 +273,20 @@ def test_vmaf_motion_matches_ffmpeg_vmafmotion(tmp_path) -> None:
     ref = torch.stack(ys)
     ours = vmaf.frame_features(ref, ref, torch.cat([ref[:1], ref[:-1]]))[:, 1].numpy()
     assert np.abs(ours - np.array(ffmpeg)).max() <= 0.006 and np.mean(ffmpeg) > 0.5
+
+
+def test_vmaf_matches_libvmaf(tmp_path) -> None:
+    """Per-frame VMAF of the registered model equals Netflix's libvmaf (the C library, in the FFmpeg build
+    that imageio-ffmpeg ships) with its float model vmaf_float_v0.6.1 (docs/teachers.md)."""
+    pytest.importorskip("vmaf_torch")
+    pytest.importorskip("imageio_ffmpeg")
+    from common.metrics.libvmaf import libvmaf_frames
+    from common.registry import load_model
+    from tests.mediagen import make_clip
+
+    ref = make_clip(tmp_path / "ref.mp4", n_frames=10, size=(256, 192), options={"crf": "8", "preset": "fast"})
+    dist = make_clip(tmp_path / "dist.mp4", n_frames=10, size=(256, 192), options={"crf": "36", "preset": "fast"})
+    theirs = libvmaf_frames(dist, ref)["vmaf"]
+    ours = np.array([f.score for f in load_model("vmaf", device="cpu").score(dist, ref=ref).frames])
+    assert len(ours) == len(theirs) == 10 and 20 < theirs.mean() < 95
+    assert np.abs(ours - theirs).max() < 0.02, np.round(ours - theirs, 4)
