@@ -120,6 +120,34 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--test-only", action="store_true", help="build only the held-out contents")
     b.add_argument("--workers", type=int, help="worker processes (default: one per core)")
 
+    p = sub.add_parser("train", help="train a model from its recipe (the shared backbone; suites follow)",
+                       formatter_class=_formatter,
+                       description="Run a training recipe on a set built by `dqa data build`. The run checkpoints every\n"
+                                   "few minutes and at each epoch end, and resumes from its checkpoint when started\n"
+                                   "again with the same options; validation uses the set's held-out contents.\n\n"
+                                   "backbone: quality-aware pretraining of the shared ResNet-18-family backbone on every\n"
+                                   "domain's content x degradation (absolute fused labels, severity ranking, contrastive\n"
+                                   "crops; common/train/backbone.py). Writes the fp16 backbone and its quality head.",
+                       epilog="examples:\n"
+                              "  dqa data build --suite backbone && dqa train backbone --out weights/backbone.pt\n"
+                              "  dqa data build --suite backbone --small && dqa train backbone --small --out /tmp/bb.pt\n"
+                              "  dqa train backbone --minutes 100 --device cuda    stop (resumably) after 100 minutes")
+    p.add_argument("recipe", choices=("backbone",), help="what to train")
+    p.add_argument("--set", dest="set_dir", help="set folder (default $DQA_DATA/sets/RECIPE[-small])")
+    p.add_argument("--small", action="store_true", help="the small set and a tiny network: a smoke run in about a minute")
+    p.add_argument("--out", "-o", required=True, help="weight file to write")
+    p.add_argument("--checkpoint", help="checkpoint file (default $DQA_DATA/runs/RECIPE[-small]/checkpoint.pt)")
+    p.add_argument("--width", type=float, help="backbone width multiplier (default 0.5; 0.125 with --small)")
+    p.add_argument("--crop", type=int, help="training crop in pixels (default 224; 64 with --small)")
+    p.add_argument("--epochs", type=int, help="passes over the training lists (default 30; 1 with --small)")
+    p.add_argument("--batch", type=int, help="severity lists per batch, 12 images each (default 8; 2 with --small)")
+    p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate of AdamW (default 1e-3)")
+    p.add_argument("--minutes", type=float, help="stop after this much training time, with a checkpoint")
+    p.add_argument("--max-steps", type=int, help="stop after this many optimiser steps in all")
+    p.add_argument("--seed", type=int, default=0, help="seed of initialisation, crops and order (default 0)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to train (default auto)")
+    p.add_argument("--workers", type=int, default=1, help="data loader processes (default 1)")
+
     p = sub.add_parser("eval", help="evaluate models on a dataset manifest: label correlations and D/L/P tests",
                        formatter_class=_formatter,
                        description="Score one split of a dataset manifest (from `dqa data build`) with each model and\n"
@@ -282,6 +310,29 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from common.data.sources import data_dir
+    from common.train import TrainConfig
+    from common.train.backbone import pretrain
+
+    name = args.recipe + ("-small" if args.small else "")
+    small = {"width": 0.125, "crop": 64, "epochs": 1, "batch": 2} if args.small else {}
+    pick = {k: getattr(args, k) if getattr(args, k) is not None else small.get(k, default)
+            for k, default in (("width", 0.5), ("crop", 224), ("epochs", 30), ("batch", 8))}
+    set_dir = Path(args.set_dir) if args.set_dir else data_dir() / "sets" / name
+    checkpoint = Path(args.checkpoint) if args.checkpoint else data_dir() / "runs" / name / "checkpoint.pt"
+    config = TrainConfig(epochs=pick["epochs"], batch_size=pick["batch"], lr=args.lr, seed=args.seed, device=args.device,
+                         workers=args.workers, max_steps=args.max_steps, max_minutes=args.minutes,
+                         progress=not args.quiet)
+    if not args.quiet:
+        logging.getLogger("common.train").setLevel(logging.INFO)
+    fit = pretrain(set_dir, args.out, checkpoint, width=pick["width"], crop=pick["crop"], config=config,
+                   command="dqa " + " ".join(args.argv))
+    print(f"{args.out}: {fit.epochs} epochs, {fit.steps} steps, stopped by {fit.stopped}; "
+          f"best held-out SRCC {fit.best_srcc:.3f} at epoch {fit.best_epoch} (checkpoint {checkpoint})")
+    return 0
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from common.eval import evaluate
 
@@ -294,13 +345,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 1 if ev.failed else 0
 
 
-COMMANDS = {"score": cmd_score, "list": cmd_list, "bench": cmd_bench, "data": cmd_data, "eval": cmd_eval}
+COMMANDS = {"score": cmd_score, "list": cmd_list, "bench": cmd_bench, "data": cmd_data, "train": cmd_train,
+            "eval": cmd_eval}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``dqa`` console script; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for provenance records
     level = logging.WARNING - 10 * args.verbose
     logging.basicConfig(level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s")
     if args.quiet:

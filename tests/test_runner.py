@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from common.media import EveryNth, UniformK, read_media
 from common.registry import load_model

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import importlib
 import json
 import logging
 import os
@@ -97,9 +98,11 @@ def register_recipe(recipe: Recipe) -> Recipe:
 
 
 def get_recipe(suite: str) -> Recipe:
-    """The registered recipe of ``suite`` (suites register on import, as models do)."""
+    """The registered recipe of ``suite`` (suites register on import, as models do; the shared
+    backbone's recipe lives in ``common.data.pretrain``)."""
     from common.registry import _discover
 
+    importlib.import_module("common.data.pretrain")
     _discover()
     if suite not in RECIPES:
         raise ValueError(f"no data recipe for suite {suite!r}; known: {', '.join(sorted(RECIPES)) or 'none'}")
@@ -163,9 +166,12 @@ def _row(path: str, ref: str, content: str, kind: str, level: int, labels: dict[
 
 
 def load_source(path: Path) -> np.ndarray:
-    """A catalogued image as 8-bit RGB."""
-    from common.media import load_image, to_uint8
+    """A catalogued image as 8-bit RGB; for a video, its middle frame."""
+    from common.media import VIDEO_EXTS, load_image, probe_video, read_frames, to_uint8
 
+    if path.suffix.lower() in VIDEO_EXTS:
+        info = probe_video(path)
+        return to_uint8(next(read_frames(path, [info.n_frames // 2], info=info)).data)
     return to_uint8(load_image(path))
 
 

@@ -1,0 +1,177 @@
+"""Quality-aware pretraining of the shared backbone (``dqa train backbone``).
+
+Each training sample is one *list*: a pristine crop and its five severities of one degradation
+(``common.data.pretrain``). Every image of the list gives two random crops at the same positions
+across the list. The objective sums four terms over a batch of lists:
+
+- absolute quality: L1 to the fused teacher label and a PLCC term, on one 0-100 scale across all
+  kinds and domains (DESIGN section 5 found absolute targets essential for transfer);
+- severity ranking inside each list (margin rank loss on the teacher labels);
+- quality-aware contrast: the two crops of one image are positives; every other image in the batch -
+  the same content at other severities or under other degradations, and other contents - is a
+  negative (InfoNCE on a projection head, after Madhusudana et al., "CONTRIQUE", IEEE TIP 2022).
+
+Only the backbone ships; the heads exist for training (the quality head is kept in the weight file
+for suites that want a warm start).
+"""
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor, nn
+from torch.utils.data import Dataset
+
+from common.backbone import ResNetBackbone
+from common.data.manifest import PRISTINE, Item, read_manifest
+from common.train.losses import info_nce, l1_loss, plcc_loss, rank_loss
+from common.train.trainer import Fit, TrainConfig, Trainer, seed_everything
+
+log = logging.getLogger(__name__)
+
+def severity_lists(items: list[Item], label: str = "fused") -> list[list[Item]]:
+    """Group manifest rows into lists of one content x degradation: its pristine first, then the severities
+    in order. Lists shorter than the set's longest (an unfinished content) are left out."""
+    pristine = {i.content: i for i in items if i.kind == PRISTINE}
+    lists: dict[tuple[str, str], list[Item]] = defaultdict(list)
+    for i in items:
+        if i.kind != PRISTINE and i.content in pristine and label in i.labels:
+            lists[(i.content, i.kind)].append(i)
+    full = max((len(rows) for rows in lists.values()), default=0)
+    out = [[pristine[content], *sorted(rows, key=lambda i: i.level)]
+           for (content, _), rows in sorted(lists.items()) if len(rows) == full]
+    if len(out) < len(lists):
+        log.warning("left out %d incomplete severity lists", len(lists) - len(out))
+    return out
+
+
+class SeverityLists(Dataset):
+    """Lists of one content x degradation as uint8 crops ``(n, 2, 3, crop, crop)`` with labels ``(n,)``
+    (n = 6 in a full set: the pristine and five severities).
+
+    Crop positions come from (seed, epoch, list index), so an epoch reads the same crops after a resume.
+    """
+
+    def __init__(self, lists: list[list[Item]], crop: int = 224, seed: int = 0, label: str = "fused") -> None:
+        if not lists:
+            raise ValueError("no severity lists (a pristine and its graded degradations) in the manifest")
+        self.lists, self.crop, self.seed, self.label, self.epoch = lists, crop, seed, label, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.lists)
+
+    def __getitem__(self, index: int) -> dict[str, Tensor]:
+        rows = self.lists[index]
+        imgs = [np.asarray(Image.open(r.path).convert("RGB")) for r in rows]
+        h, w = imgs[0].shape[:2]
+        if min(h, w) < self.crop:
+            raise ValueError(f"{rows[0].path}: {w}x{h} is smaller than the {self.crop}-pixel training crop")
+        rng = np.random.default_rng((self.seed, self.epoch, index))
+        pos = [(rng.integers(0, h - self.crop + 1), rng.integers(0, w - self.crop + 1)) for _ in range(2)]
+        flip = rng.random() < 0.5
+        views = np.stack([np.stack([im[y:y + self.crop, x:x + self.crop] for y, x in pos]) for im in imgs])
+        if flip:
+            views = views[:, :, :, ::-1]
+        return {"views": torch.from_numpy(np.ascontiguousarray(views)).permute(0, 1, 4, 2, 3),
+                "label": torch.tensor([r.labels.get(self.label, 100.0) for r in rows], dtype=torch.float32)}
+
+
+def _mlp(d_in: int, hidden: int, d_out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(d_in, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, d_out))
+
+
+class PretrainNet(nn.Module):
+    """Backbone + quality head (pooled features -> 0-100) + projection head (-> contrastive embedding)."""
+
+    def __init__(self, width: float = 0.5, embed: int = 128) -> None:
+        super().__init__()
+        self.backbone = ResNetBackbone(width=width)
+        d = self.backbone.feature_dim
+        self.norm = nn.LayerNorm(d)
+        self.quality = _mlp(d, 256, 1)
+        self.project = _mlp(d, 256, embed)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """RGB batch in [0, 1] -> (quality (B,), embedding (B, embed))."""
+        f = self.norm(self.backbone.pooled(x))
+        return 50 + 25 * self.quality(f).squeeze(1), self.project(f)
+
+
+@dataclass
+class PretrainLoss:
+    """The weighted objective of the module docstring; ``tau`` is the InfoNCE temperature."""
+
+    l1: float = 1 / 20  # per label point: an error of 20 points costs 1
+    plcc: float = 1.0
+    rank: float = 1 / 5
+    contrast: float = 0.5
+    margin: float = 2.0  # rank margin in label points
+    tau: float = 0.1
+
+    def loss(self, model: nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
+        views, label = batch["views"], batch["label"]
+        g, n = label.shape
+        q, z = model(views.flatten(0, 2).float() / 255)
+        q, z = q.view(g, n, 2), z.view(g, n, 2, -1)
+        target = label[:, :, None].expand(g, n, 2).reshape(-1)
+        groups = torch.arange(g, device=label.device)[:, None, None].expand(g, n, 2).reshape(-1)
+        terms = {"l1": l1_loss(q.reshape(-1), target), "plcc": plcc_loss(q.reshape(-1), target),
+                 "rank": rank_loss(q.reshape(-1), target, groups=groups, margin=self.margin, min_gap=1.0),
+                 "contrast": 0.5 * (info_nce(z[:, :, 0].flatten(0, 1), z[:, :, 1].flatten(0, 1), self.tau)
+                                    + info_nce(z[:, :, 1].flatten(0, 1), z[:, :, 0].flatten(0, 1), self.tau))}
+        total = sum(getattr(self, k) * v for k, v in terms.items())
+        return total, {k: v.item() for k, v in terms.items()}  # type: ignore[return-value]
+
+    def predict(self, model: nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+        views, label = batch["views"], batch["label"]
+        q, _ = model(views[:, :, 0].flatten(0, 1).float() / 255)
+        return q, label.flatten()
+
+
+def collate(samples: list[dict[str, Tensor]]) -> dict[str, Tensor]:
+    return {k: torch.stack([s[k] for s in samples]) for k in samples[0]}
+
+
+def datasets(set_dir: str | Path, crop: int, seed: int) -> tuple[SeverityLists, SeverityLists | None]:
+    """Training lists from the set's train split, validation lists from its held-out (test) contents."""
+    manifest = read_manifest(set_dir)
+    train = severity_lists([i for i in manifest.items if i.split == "train"])
+    test = severity_lists([i for i in manifest.items if i.split == "test"])
+    log.info("%s: %d training lists, %d held-out lists", manifest.csv, len(train), len(test))
+    return SeverityLists(train, crop, seed), (SeverityLists(test, crop, seed) if test else None)
+
+
+def export(model: PretrainNet, out: Path, meta: dict[str, Any]) -> Path:
+    """Write the shippable file: fp16 backbone and quality head state dicts plus their config."""
+    half = {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
+    state = {"config": {"width": model.backbone.width, "blocks": list(model.backbone.blocks), **meta},
+             "backbone": {k.removeprefix("backbone."): v for k, v in half.items() if k.startswith("backbone.")},
+             "quality": {k: v for k, v in half.items() if not k.startswith(("backbone.", "project."))}}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, out)
+    return out
+
+
+def pretrain(set_dir: str | Path, out: str | Path, checkpoint: str | Path | None, width: float = 0.5,
+             crop: int = 224, config: TrainConfig | None = None, command: str = "") -> Fit:
+    """Train :class:`PretrainNet` on a ``backbone`` set and export the backbone (and quality head) to ``out``."""
+    config = config or TrainConfig()
+    train, val = datasets(set_dir, crop, config.seed)
+    seed_everything(config.seed)
+    model = PretrainNet(width)
+    fit = Trainer(model, PretrainLoss(), train, val, config, checkpoint, collate=collate).fit()
+    manifest = read_manifest(set_dir)
+    export(model, Path(out), {"crop": crop, "set": str(manifest.root.name), "set_sha256": manifest.sha256,
+                              "command": command, "train_lists": len(train), "val_lists": len(val) if val else 0,
+                              "epochs": fit.epochs, "steps": fit.steps, "best_epoch": fit.best_epoch,
+                              "val_srcc": fit.best_srcc, "stopped": fit.stopped, "train_config": asdict(config)})
+    return fit

@@ -1,0 +1,84 @@
+"""Backbone pretraining: the recipe's data, the objective, and `dqa train backbone --small` with resume."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from common.backbone import ResNetBackbone
+from common.cli import main
+from common.data import build as build_mod
+from common.data.build import build, get_recipe
+from common.data.catalogue import Entry
+from common.data.degrade import KINDS
+from common.data.manifest import read_manifest
+from common.train.backbone import PretrainLoss, PretrainNet, SeverityLists, collate, severity_lists
+from tests.test_data_degrade import SAMPLES
+
+
+def test_recipe_covers_every_domain_and_kind() -> None:
+    r = get_recipe("backbone")
+    assert set(KINDS) <= set(r.distortions)
+    tags = {t for t in ("photo", "art", "screen", "video") if r.select(Entry("x", t, "", 640, 480, 1, "p", "l"))}
+    assert tags == {"photo", "art", "screen", "video"}
+    assert r.prepare(np.zeros((1080, 1920, 3), np.uint8)).shape == (512, 512, 3)
+    assert r.prepare(np.zeros((300, 400, 3), np.uint8)).shape == (300, 400, 3)
+
+
+@pytest.fixture(scope="module")
+def small_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("data")
+    entries = []
+    for i, img in enumerate(SAMPLES):
+        rel = f"debian/fake/{i}.png"
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img).save(root / rel)
+        entries.append(Entry(rel, "photo", "", 256, 256, (root / rel).stat().st_size, "fake", "CC0"))
+    mp = pytest.MonkeyPatch()
+    mp.setattr(build_mod, "held_out", lambda: frozenset({"debian/fake/2.png"}))
+    try:
+        return build("backbone", small=True, root=root, catalogue=entries, workers=1, progress=False).parent
+    finally:
+        mp.undo()
+
+
+def test_severity_lists_and_batches(small_set: Path) -> None:
+    items = read_manifest(small_set).items
+    lists = severity_lists([i for i in items if i.split == "train"])
+    assert len(lists) == 2 * 4 and all(len(x) == 4 and x[0].kind == "pristine" for x in lists)
+    assert all([i.level for i in x] == [0, 1, 3, 5] for x in lists)
+    data = SeverityLists(lists, crop=64, seed=1)
+    a, b = data[0], data[0]
+    assert a["views"].shape == (4, 2, 3, 64, 64) and a["views"].dtype == torch.uint8
+    assert torch.equal(a["views"], b["views"]) and a["label"][0] == 100 and torch.all(a["label"][1:] < 100)
+    data.set_epoch(1)
+    assert not torch.equal(data[0]["views"], a["views"])  # other crops in another epoch
+    batch = collate([data[0], data[1]])
+    net = PretrainNet(width=0.125)
+    loss, figures = PretrainLoss().loss(net, batch)
+    assert loss.ndim == 0 and torch.isfinite(loss) and set(figures) == {"l1", "plcc", "rank", "contrast"}
+    loss.backward()
+    assert net.backbone.conv1.weight.grad is not None and net.project[0].weight.grad is not None
+    pred, label = PretrainLoss().predict(net, batch)
+    assert pred.shape == label.shape == (8,)
+
+
+def test_dqa_train_backbone_small_runs_and_resumes(small_set: Path, tmp_path: Path) -> None:
+    out, ck = tmp_path / "bb.pt", tmp_path / "ck.pt"
+    args = ["-q", "train", "backbone", "--small", "--set", str(small_set), "--out", str(out), "--checkpoint", str(ck)]
+    assert main([*args, "--max-steps", "2"]) == 0
+    assert torch.load(ck, weights_only=True)["state"]["step"] == 2 and out.is_file()
+    assert main([*args, "--epochs", "2"]) == 0  # resumes at step 2 and finishes both epochs (4 steps each)
+    state = torch.load(ck, weights_only=True)["state"]
+    assert state["step"] == 8 and [r["epoch"] for r in state["history"]] == [1, 2]
+    log = [json.loads(x) for x in ck.with_suffix(".log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in log] == [1, 2] and all("val_srcc" in r for r in log)
+    shipped = torch.load(out, weights_only=True)
+    backbone = ResNetBackbone(width=shipped["config"]["width"])
+    backbone.load_state_dict({k: v.float() for k, v in shipped["backbone"].items()})
+    assert all(v.dtype in (torch.float16, torch.int64) for v in shipped["backbone"].values())
+    assert shipped["config"]["command"].startswith("dqa -q train backbone --small")
