@@ -114,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
                         epilog="examples:\n  dqa data build --suite ugc --small      3 contents, 3 kinds, severities 1/3/5\n"
                                "  dqa data build --suite night --test-only   only the held-out contents (for dqa eval)\n"
                                "  dqa data build --suite pgc               the whole set\n\n"
-                               "suites: ugc pgc game uhd night screen underwater")
+                               "sets: ugc pgc game uhd night screen underwater, and backbone (the shared pretraining set)")
     b.add_argument("--suite", "-s", required=True, metavar="NAME", help="suite whose recipe to run")
     b.add_argument("--small", action="store_true", help="a small sample set (in SUITE-small), for trying things out")
     b.add_argument("--test-only", action="store_true", help="build only the held-out contents")
@@ -145,6 +145,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--minutes", type=float, help="stop after this much training time, with a checkpoint")
     p.add_argument("--max-steps", type=int, help="stop after this many optimiser steps in all")
     p.add_argument("--seed", type=int, default=0, help="seed of initialisation, crops and order (default 0)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to train (default auto)")
+    p.add_argument("--workers", type=int, default=1, help="data loader processes (default 1)")
+
+    p = sub.add_parser("finetune", help="fine-tune a model's shipped weights on your labelled images or videos",
+                       formatter_class=_formatter,
+                       description="Fit a model to your own quality labels, starting from its shipped weights.\n"
+                                   "--data is a CSV with a header path,mos[,ref] (paths relative to the CSV's folder)\n"
+                                   "or the folder of a public data set: KonIQ-10k, KADID-10k, LIVE Challenge, KoNViD-1k,\n"
+                                   "LIVE-VQC, YouTube-UGC, SIQAD or UIEB-style raw/reference folders. Rows with a\n"
+                                   "missing or unreadable file or a score that is not a number are reported and left\n"
+                                   "out. Scores are mapped from the source's scale to 0-100. Without --val a fixed\n"
+                                   "fifth of the rows (grouped by reference) validates and stops training early.",
+                       epilog="examples:\n"
+                              "  dqa finetune --suite iqa --data labels.csv --out my.pt\n"
+                              "  dqa finetune --suite iqa --data ~/data/koniq10k --freeze-backbone --out koniq.pt\n"
+                              "  dqa score --suite iqa --weights my.pt photos/      score with the result")
+    p.add_argument("--suite", "-s", required=True, metavar="NAME", help="model to fine-tune (a learned model from `dqa list`)")
+    p.add_argument("--data", required=True, help="labels CSV (path,mos[,ref]) or a public data set's folder")
+    p.add_argument("--val", help="validation labels (same forms); default: a fixed fifth of --data")
+    p.add_argument("--out", "-o", required=True, help="weight file to write")
+    p.add_argument("--weights", help="start from this file instead of the shipped weights")
+    p.add_argument("--freeze-backbone", action="store_true", help="train only the head (small data sets)")
+    p.add_argument("--epochs", type=int, default=10, help="passes over the training rows (default 10)")
+    p.add_argument("--batch", type=int, default=8, help="files per batch (default 8)")
+    p.add_argument("--lr", type=float, default=1e-4, help="peak learning rate (default 1e-4; try 1e-3 with --freeze-backbone)")
+    p.add_argument("--patience", type=int, default=3, help="epochs without a better validation SRCC before stopping")
+    p.add_argument("--checkpoint", help="checkpoint file, to resume an interrupted run (default: none)")
+    p.add_argument("--seed", type=int, default=0, help="seed of crops, frames and order (default 0)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to train (default auto)")
     p.add_argument("--workers", type=int, default=1, help="data loader processes (default 1)")
 
@@ -333,6 +361,22 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_finetune(args: argparse.Namespace) -> int:
+    from common.train import TrainConfig
+    from common.train.datasets import read_labels
+    from common.train.finetune import finetune
+
+    config = TrainConfig(epochs=args.epochs, batch_size=args.batch, lr=args.lr, warmup_steps=20, patience=args.patience,
+                         seed=args.seed, device=args.device, workers=args.workers, progress=not args.quiet)
+    if not args.quiet:
+        logging.getLogger("common.train").setLevel(logging.INFO)
+    report = finetune(args.suite, read_labels(args.data), args.out, val=read_labels(args.val) if args.val else None,
+                      weights=args.weights, freeze_backbone=args.freeze_backbone, config=config,
+                      checkpoint=args.checkpoint, command="dqa " + " ".join(args.argv))
+    print(report.summary())
+    return 0
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from common.eval import evaluate
 
@@ -346,7 +390,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"score": cmd_score, "list": cmd_list, "bench": cmd_bench, "data": cmd_data, "train": cmd_train,
-            "eval": cmd_eval}
+            "finetune": cmd_finetune, "eval": cmd_eval}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

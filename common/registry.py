@@ -46,7 +46,7 @@ class ModelSpec:
 
 _REGISTRY: dict[str, ModelSpec] = {}
 _DISCOVERED = False
-_BUILTIN_MODULES = ("common.metrics.models", "common.metrics.nr_models")
+_BUILTIN_MODULES = ("common.metrics.models", "common.metrics.nr_models", "common.quality")
 
 
 def register(spec: ModelSpec) -> ModelSpec:

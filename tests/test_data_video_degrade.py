@@ -64,3 +64,12 @@ def test_shake_and_drops_are_seeded_and_graded() -> None:
     assert list(frame_drops(ref, 0.5, seed=1))[5].tobytes() == dropped[5].tobytes()
     with pytest.raises(ValueError, match="drop rate"):
         list(frame_drops(ref, 1.0))
+
+
+def test_encoding_leaves_cpu_scheduling_alone(tmp_path: Path) -> None:
+    """SVT-AV1 run as root turns the calling thread real-time (SCHED_FIFO); encode() must undo that."""
+    import os
+
+    before = os.sched_getscheduler(0)
+    encode([clip_content(i, 64, 48) for i in range(3)], tmp_path / "a.mp4", "av1", level=3)
+    assert os.sched_getscheduler(0) == before

@@ -9,7 +9,6 @@ import pytest
 import torch
 from PIL import Image
 
-from common.backbone import ResNetBackbone
 from common.cli import main
 from common.data import build as build_mod
 from common.data.build import build, get_recipe
@@ -78,7 +77,29 @@ def test_dqa_train_backbone_small_runs_and_resumes(small_set: Path, tmp_path: Pa
     log = [json.loads(x) for x in ck.with_suffix(".log.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in log] == [1, 2] and all("val_srcc" in r for r in log)
     shipped = torch.load(out, weights_only=True)
-    backbone = ResNetBackbone(width=shipped["config"]["width"])
-    backbone.load_state_dict({k: v.float() for k, v in shipped["backbone"].items()})
     assert all(v.dtype in (torch.float16, torch.int64) for v in shipped["backbone"].values())
-    assert shipped["config"]["command"].startswith("dqa -q train backbone --small")
+    assert shipped["config"]["command"].startswith("dqa -q train backbone --small") and shipped["config"]["steps"] == 8
+    from common.registry import load_model
+
+    model = load_model("iqa", device="cpu", weights=str(out))  # the file is a general NR model
+    assert model.net.backbone.width == 0.125
+    r = model.score(SAMPLES[0])
+    assert r.ok and 0 <= r.score <= 100 and len(r.frames) == 1
+
+
+def test_linear_probe_writes_table_rows(small_set: Path, tmp_path: Path) -> None:
+    from common.train.probe import Ridge, fit_probe, probe
+
+    out = tmp_path / "bb.pt"
+    assert main(["-q", "train", "backbone", "--small", "--set", str(small_set), "--out", str(out),
+                 "--checkpoint", str(tmp_path / "ck.pt"), "--max-steps", "1"]) == 0
+    ev = probe(small_set, out, out_dir=tmp_path / "eval", progress=False, command="probe test")
+    rows = {r["model"]: r for r in ev.table["models"]}
+    assert set(rows) == {"backbone-probe", "random-init-probe"} and rows["backbone-probe"]["weights_sha256"]
+    assert all(r["n"] == 13 and r["l_lists"] == 4 for r in rows.values())  # held-out content: pristine + 4 x 3 levels
+    assert (tmp_path / "eval" / "backbone.md").is_file()
+    rng = np.random.default_rng(0)  # the ridge itself recovers a linear target
+    x = rng.normal(size=(200, 5))
+    y = x @ np.array([1.0, -2, 0, 0, 3]) + 50
+    ridge = fit_probe(x, y, np.arange(200) % 10)
+    assert isinstance(ridge, Ridge) and np.corrcoef(ridge.predict(x), y)[0, 1] > 0.99

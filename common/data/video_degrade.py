@@ -6,6 +6,8 @@ that the artifacts are the codecs' own; ``camera_shake`` and ``frame_drops`` are
 """
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Iterable, Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -30,6 +32,18 @@ def _even(x: float) -> int:
     return max(2, int(round(x / 2)) * 2)
 
 
+@contextlib.contextmanager
+def _keep_scheduling() -> Iterator[None]:
+    """Restore this thread's CPU scheduling after encoding: SVT-AV1, run as root, switches the calling
+    thread to real-time SCHED_FIFO, which would starve every other process of the machine."""
+    policy = os.sched_getscheduler(0) if hasattr(os, "sched_getscheduler") else None
+    try:
+        yield
+    finally:
+        if policy is not None and os.sched_getscheduler(0) != policy:
+            os.sched_setscheduler(0, policy, os.sched_param(0))
+
+
 def encode(frames: Iterable[np.ndarray], out: Path, codec: str = "h264", crf: int | None = None, level: int = 3,
            scale: float = 1.0, fps: float = 30.0, gop: int = 60) -> Path:
     """Encode frames at a CRF (or the graded ``level``) and a ladder ``scale``; returns ``out``."""
@@ -40,7 +54,7 @@ def encode(frames: Iterable[np.ndarray], out: Path, codec: str = "h264", crf: in
     name, options, levels = CODECS[codec]
     crf = levels[level - 1] if crf is None else crf
     out.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(out), "w") as container:
+    with _keep_scheduling(), av.open(str(out), "w") as container:
         stream = None
         for i, frame in enumerate(frames):
             if stream is None:

@@ -152,17 +152,14 @@ def evaluate(manifest: str | Path, models: Sequence[str] | None = None, split: s
     for spec in map(get_spec, names):  # unknown names fail here, before any scoring
         if man.media and man.media not in spec.inputs:
             raise ValueError(f"model {spec.name} scores {' and '.join(spec.inputs)} only; this manifest holds {man.media}")
-    binary = [n for n in man.binary_labels() if n != label]
-    others = [n for n in man.labels if n not in binary and n != label]
-    shown = _shown(Path(manifest))
+    shown = _shown(man.csv.parent)
     command = shlex.join(["dqa", "eval", "--suite", suite, "--manifest", shown, "--models", *names,
                           "--split", split, "--label", label, "--margin", f"{margin:g}"])
-    when = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     sampler = sampler or (VIDEO_SAMPLER if man.media == "video" else None)
     if sampler:
         parse_sampler(sampler)  # a bad spec fails before any scoring
     opts = ScoreOptions(workers=workers, progress=progress, resize_ref=resize_ref)
-    entries, failed = [], 0
+    scored = []
     for name in names:
         model = load_model(name, device=device)
         frames = None if model.consecutive_frames else sampler
@@ -171,11 +168,32 @@ def evaluate(manifest: str | Path, models: Sequence[str] | None = None, split: s
         scores = np.array([np.nan if r.score is None or not r.ok else r.score for r in results], dtype=np.float64)
         failures = list(dict.fromkeys(r.error or f"{r.path}: no finite score"
                                       for r, s in zip(results, scores) if not np.isfinite(s)))
-        failed += len(failures)
-        a = assess(items, scores, model.higher_better, label, binary, others, margin)
-        entries.append(model_entry(name, model.mode, model.higher_better, model.weights_sha256, a, failures,
-                                   command, when))
-    out_dir = Path(out_dir)
-    about = _about(man, shown, items, split, label, margin, binary, others)
+        scored.append(Scored(name, model.mode, model.higher_better, model.weights_sha256, scores, failures))
+    return tabulate(man, items, scored, split, label, margin, Path(out_dir), suite, command)
+
+
+@dataclass
+class Scored:
+    """One model's raw scores of a list of manifest rows (NaN: failed) and the messages of the failures."""
+
+    name: str
+    mode: str
+    higher_better: bool
+    weights_sha256: str | None
+    scores: np.ndarray
+    failures: list[str]
+
+
+def tabulate(man: Manifest, items: Sequence[Item], scored: Sequence[Scored], split: str, label: str, margin: float,
+             out_dir: Path, suite: str, command: str) -> Evaluation:
+    """Assess each model's scores of ``items`` (rows of ``split`` of ``man``) and merge them into the suite's table."""
+    binary = [n for n in man.binary_labels() if n != label]
+    others = [n for n in man.labels if n not in binary and n != label]
+    when = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    entries = [model_entry(m.name, m.mode, m.higher_better, m.weights_sha256,
+                           assess(items, m.scores, m.higher_better, label, binary, others, margin),
+                           m.failures, command, when) for m in scored]
+    about = _about(man, _shown(man.csv.parent), items, split, label, margin, binary, others)
     table, text = write_tables(out_dir, suite, about, entries, when)
-    return Evaluation(table, text, out_dir / f"{suite}.json", out_dir / f"{suite}.md", failed)
+    return Evaluation(table, text, out_dir / f"{suite}.json", out_dir / f"{suite}.md",
+                      sum(len(m.failures) for m in scored))

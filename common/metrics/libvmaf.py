@@ -64,14 +64,15 @@ def compare(dist: str | Path, ref: str | Path, model: str = "vmaf_float_v0.6.1")
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("pairs", nargs="+", help="DIST REF [DIST REF ...] video files of equal size")
-    p.add_argument("--model", nargs="+", default=["vmaf_float_v0.6.1", "vmaf_v0.6.1"], help="libvmaf model versions")
+    p.add_argument("--model", action="append", metavar="VERSION",
+                   help="libvmaf model version, repeatable (default: vmaf_float_v0.6.1 and vmaf_v0.6.1)")
     a = p.parse_args(argv)
     if len(a.pairs) % 2:
         p.error("give distorted and reference files in pairs")
     print("| pair | libvmaf model | VMAF (libvmaf mean) | max abs diff: " + " | ".join(("vmaf", *FEATURES)) + " |")
     print("|---|---|---|" + "---|" * (1 + len(FEATURES)))
     for dist, ref in zip(a.pairs[::2], a.pairs[1::2]):
-        for model in a.model:
+        for model in a.model or ["vmaf_float_v0.6.1", "vmaf_v0.6.1"]:
             d = compare(dist, ref, model)
             mean = libvmaf_frames(dist, ref, model)["vmaf"].mean()
             print(f"| {Path(dist).name} vs {Path(ref).name} | {model} | {mean:.2f} | "

@@ -11,8 +11,8 @@ across the list. The objective sums four terms over a batch of lists:
   the same content at other severities or under other degradations, and other contents - is a
   negative (InfoNCE on a projection head, after Madhusudana et al., "CONTRIQUE", IEEE TIP 2022).
 
-Only the backbone ships; the heads exist for training (the quality head is kept in the weight file
-for suites that want a warm start).
+The weight file keeps the backbone and the quality head (:meth:`QualityNet.export`): the shared
+backbone of every suite, and the general ``iqa`` model; the projection head is dropped.
 """
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ import logging
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -28,8 +27,8 @@ from PIL import Image
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
-from common.backbone import ResNetBackbone
 from common.data.manifest import PRISTINE, Item, read_manifest
+from common.quality import QualityNet, mlp
 from common.train.losses import info_nce, l1_loss, plcc_loss, rank_loss
 from common.train.trainer import Fit, TrainConfig, Trainer, seed_everything
 
@@ -85,25 +84,17 @@ class SeverityLists(Dataset):
                 "label": torch.tensor([r.labels.get(self.label, 100.0) for r in rows], dtype=torch.float32)}
 
 
-def _mlp(d_in: int, hidden: int, d_out: int) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(d_in, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, d_out))
-
-
-class PretrainNet(nn.Module):
-    """Backbone + quality head (pooled features -> 0-100) + projection head (-> contrastive embedding)."""
+class PretrainNet(QualityNet):
+    """:class:`~common.quality.QualityNet` plus a projection head for the contrastive term."""
 
     def __init__(self, width: float = 0.5, embed: int = 128) -> None:
-        super().__init__()
-        self.backbone = ResNetBackbone(width=width)
-        d = self.backbone.feature_dim
-        self.norm = nn.LayerNorm(d)
-        self.quality = _mlp(d, 256, 1)
-        self.project = _mlp(d, 256, embed)
+        super().__init__(width=width)
+        self.project = mlp(self.backbone.feature_dim, 256, embed)
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:  # type: ignore[override]
         """RGB batch in [0, 1] -> (quality (B,), embedding (B, embed))."""
-        f = self.norm(self.backbone.pooled(x))
-        return 50 + 25 * self.quality(f).squeeze(1), self.project(f)
+        f = self.features(x)
+        return self.head(f), self.project(f)
 
 
 @dataclass
@@ -150,17 +141,6 @@ def datasets(set_dir: str | Path, crop: int, seed: int) -> tuple[SeverityLists, 
     return SeverityLists(train, crop, seed), (SeverityLists(test, crop, seed) if test else None)
 
 
-def export(model: PretrainNet, out: Path, meta: dict[str, Any]) -> Path:
-    """Write the shippable file: fp16 backbone and quality head state dicts plus their config."""
-    half = {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
-    state = {"config": {"width": model.backbone.width, "blocks": list(model.backbone.blocks), **meta},
-             "backbone": {k.removeprefix("backbone."): v for k, v in half.items() if k.startswith("backbone.")},
-             "quality": {k: v for k, v in half.items() if not k.startswith(("backbone.", "project."))}}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(state, out)
-    return out
-
-
 def pretrain(set_dir: str | Path, out: str | Path, checkpoint: str | Path | None, width: float = 0.5,
              crop: int = 224, config: TrainConfig | None = None, command: str = "") -> Fit:
     """Train :class:`PretrainNet` on a ``backbone`` set and export the backbone (and quality head) to ``out``."""
@@ -170,8 +150,10 @@ def pretrain(set_dir: str | Path, out: str | Path, checkpoint: str | Path | None
     model = PretrainNet(width)
     fit = Trainer(model, PretrainLoss(), train, val, config, checkpoint, collate=collate).fit()
     manifest = read_manifest(set_dir)
-    export(model, Path(out), {"crop": crop, "set": str(manifest.root.name), "set_sha256": manifest.sha256,
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(model.export({"crop": crop, "set": str(manifest.root.name), "set_sha256": manifest.sha256,
                               "command": command, "train_lists": len(train), "val_lists": len(val) if val else 0,
                               "epochs": fit.epochs, "steps": fit.steps, "best_epoch": fit.best_epoch,
-                              "val_srcc": fit.best_srcc, "stopped": fit.stopped, "train_config": asdict(config)})
+                              "val_srcc": fit.best_srcc, "stopped": fit.stopped, "train_config": asdict(config)}), out)
     return fit

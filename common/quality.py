@@ -1,0 +1,147 @@
+"""Backbone + head quality models, composed as in CenseoQoE: the shared network and the general ``iqa`` model.
+
+:class:`QualityNet` is the shared ResNet-18-family backbone, its pooled multi-level statistics, a
+LayerNorm and an MLP head that maps them to quality 0-100. ``dqa train backbone`` trains it (plus a
+contrastive projection) on every domain; the file it writes holds the backbone and this head, so the
+pretrained network is itself a general no-reference model, registered as ``iqa``, and the starting
+point of ``dqa finetune``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from common.backbone import ResNetBackbone
+from common.errors import WeightsError
+from common.media import UniformK, grid_crops, resize, to_tensor
+from common.model import Model
+from common.registry import ModelSpec, register
+from common.weights import load_weights
+
+WORK_SIDE = 768  # frames are scaled down (never up) so their short side is at most this, as in pretraining
+CROP = 224
+VIEWS = 3
+
+
+def mlp(d_in: int, hidden: int, d_out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(d_in, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, d_out))
+
+
+class QualityNet(nn.Module):
+    """Backbone -> pooled mean/std of every stage -> LayerNorm -> MLP -> quality ``50 + 25 * head``."""
+
+    def __init__(self, width: float = 0.5, blocks: tuple[int, int, int, int] = (2, 2, 2, 2), hidden: int = 256) -> None:
+        super().__init__()
+        self.backbone = ResNetBackbone(width=width, blocks=blocks)
+        d = self.backbone.feature_dim
+        self.hidden = hidden
+        self.norm = nn.LayerNorm(d)
+        self.quality = mlp(d, hidden, 1)
+        self.backbone_frozen = False
+
+    def features(self, x: Tensor) -> Tensor:
+        """(B, 3, H, W) RGB in [0, 1] -> normalised pooled features (B, D)."""
+        return self.norm(self.backbone.pooled(x))
+
+    def head(self, f: Tensor) -> Tensor:
+        return 50 + 25 * self.quality(f).squeeze(1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(B, 3, H, W) -> quality (B,); (B, V, 3, h, w) views -> the mean over each sample's views."""
+        if x.ndim == 5:
+            b, v = x.shape[:2]
+            return self(x.flatten(0, 1)).view(b, v).mean(1)
+        return self.head(self.features(x))
+
+    def freeze_backbone(self) -> None:
+        """Train only the head: the backbone's weights and its BatchNorm statistics stay as they are."""
+        self.backbone_frozen = True
+        for p in self.backbone.parameters():
+            p.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> QualityNet:
+        super().train(mode)
+        if self.backbone_frozen:
+            self.backbone.eval()
+        return self
+
+    def export(self, meta: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The weight-file form (fp16): ``config``, ``backbone`` and ``quality`` (norm + head) state dicts."""
+        half = {k: v.detach().half() if v.is_floating_point() else v for k, v in self.state_dict().items()}
+        return {"config": {"width": self.backbone.width, "blocks": list(self.backbone.blocks), "hidden": self.hidden,
+                           **(meta or {})},
+                "backbone": {k.removeprefix("backbone."): v for k, v in half.items() if k.startswith("backbone.")},
+                "quality": {k: v for k, v in half.items() if k.startswith(("norm.", "quality."))}}
+
+    @classmethod
+    def from_export(cls, state: dict[str, Any], where: str = "weights") -> QualityNet:
+        """Rebuild from :meth:`export`'s form (a WeightsError says what is missing or mismatched)."""
+        missing = [k for k in ("config", "backbone", "quality") if k not in state]
+        if missing:
+            raise WeightsError(f"{where}: not a dqa quality-network file (no {', '.join(missing)}); "
+                               "use a file written by `dqa train backbone` or `dqa finetune`")
+        cfg = state["config"]
+        net = cls(width=float(cfg.get("width", 0.5)), blocks=tuple(cfg.get("blocks", (2, 2, 2, 2))),
+                  hidden=int(cfg.get("hidden", 256)))
+        tensors = {**{f"backbone.{k}": v for k, v in state["backbone"].items()}, **state["quality"]}
+        try:
+            net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in tensors.items()})
+        except RuntimeError as exc:
+            raise WeightsError(f"{where}: the tensors do not match the network in its config ({exc})") from exc
+        return net
+
+
+class QualityModel(Model):
+    """General no-reference quality (0-100) of images and video frames from the pretrained :class:`QualityNet`.
+
+    Each frame is scaled down so its short side is at most 768 pixels (the pretraining scale) and scored
+    as the mean of three 224-pixel crops spread over it; a video is pooled over 8 uniform frames.
+    """
+
+    name = "iqa"
+    mode = "NR"
+    channels_last = True
+    autocast = True
+    weights_name = "backbone"
+
+    def __init__(self, device: str | torch.device = "cpu", weights: str | Path | None = None) -> None:
+        state, sha = load_weights(self.weights_name, weights)
+        super().__init__(device, weights_sha256=sha)
+        self.net = QualityNet.from_export(state, str(weights or self.weights_name)).eval()
+        self.config = dict(state["config"])
+        self.sampler = UniformK(8)
+        self.to(self.device)
+
+    def working_frame(self, frame: np.ndarray) -> Tensor:
+        x = to_tensor(frame)
+        return resize(x, WORK_SIDE) if min(x.shape[-2:]) > WORK_SIDE else x
+
+    def prepare(self, frame: np.ndarray, ref: np.ndarray | None, state: dict[str, Any]) -> Tensor:
+        return grid_crops(self.working_frame(frame), CROP, VIEWS)
+
+    def train_views(self, frame: np.ndarray, rng: np.random.Generator) -> Tensor:
+        """Training input of one frame: ``VIEWS`` random crops at the working scale, flipped together at random."""
+        x = self.working_frame(frame)
+        if min(x.shape[-2:]) < CROP:
+            x = grid_crops(x, CROP, 1)[0]
+        h, w = x.shape[-2:]
+        crops = [x[:, y:y + CROP, x0:x0 + CROP] for y, x0 in
+                 zip(rng.integers(0, h - CROP + 1, VIEWS), rng.integers(0, w - CROP + 1, VIEWS))]
+        views = torch.stack(crops)
+        return views.flip(-1) if rng.random() < 0.5 else views
+
+    def forward(self, batch: Tensor) -> Tensor:
+        return self.net(batch).clamp(0, 100)
+
+    def to(self, device: str | torch.device) -> Model:
+        super().to(device)
+        self.net.to(self.device, memory_format=torch.channels_last)
+        return self
+
+
+register(ModelSpec("iqa", QualityModel, "General no-reference quality 0-100 from the quality-aware pretrained backbone",
+                   suite="common", weights="backbone"))
