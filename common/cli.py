@@ -131,15 +131,15 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog="examples:\n"
                               "  dqa data build --suite backbone && dqa train backbone --out weights/backbone.pt\n"
                               "  dqa data build --suite backbone --small && dqa train backbone --small --out /tmp/bb.pt\n"
-                              "  dqa train backbone --minutes 100 --device cuda    stop (resumably) after 100 minutes")
+                              "  dqa train backbone --minutes 100 --out weights/backbone.pt   stop (resumably) after 100 minutes")
     p.add_argument("recipe", choices=("backbone",), help="what to train")
     p.add_argument("--set", dest="set_dir", help="set folder (default $DQA_DATA/sets/RECIPE[-small])")
     p.add_argument("--small", action="store_true", help="the small set and a tiny network: a smoke run in about a minute")
     p.add_argument("--out", "-o", required=True, help="weight file to write")
     p.add_argument("--checkpoint", help="checkpoint file (default $DQA_DATA/runs/RECIPE[-small]/checkpoint.pt)")
-    p.add_argument("--width", type=float, help="backbone width multiplier (default 0.5; 0.125 with --small)")
-    p.add_argument("--crop", type=int, help="training crop in pixels (default 224; 64 with --small)")
-    p.add_argument("--epochs", type=int, help="passes over the training lists (default 30; 1 with --small)")
+    p.add_argument("--width", type=float, help="backbone width multiplier (default 0.375; 0.125 with --small)")
+    p.add_argument("--crop", type=int, help="training crop in pixels (default 192; 64 with --small)")
+    p.add_argument("--epochs", type=int, help="passes over the training lists (default 6; 1 with --small)")
     p.add_argument("--batch", type=int, help="severity lists per batch, 12 images each (default 8; 2 with --small)")
     p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate of AdamW (default 1e-3)")
     p.add_argument("--minutes", type=float, help="stop after this much training time, with a checkpoint")
@@ -346,7 +346,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     name = args.recipe + ("-small" if args.small else "")
     small = {"width": 0.125, "crop": 64, "epochs": 1, "batch": 2} if args.small else {}
     pick = {k: getattr(args, k) if getattr(args, k) is not None else small.get(k, default)
-            for k, default in (("width", 0.5), ("crop", 224), ("epochs", 30), ("batch", 8))}
+            for k, default in (("width", 0.375), ("crop", 192), ("epochs", 6), ("batch", 8))}
     set_dir = Path(args.set_dir) if args.set_dir else data_dir() / "sets" / name
     checkpoint = Path(args.checkpoint) if args.checkpoint else data_dir() / "runs" / name / "checkpoint.pt"
     config = TrainConfig(epochs=pick["epochs"], batch_size=pick["batch"], lr=args.lr, seed=args.seed, device=args.device,

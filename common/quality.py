@@ -34,7 +34,7 @@ def mlp(d_in: int, hidden: int, d_out: int) -> nn.Sequential:
 class QualityNet(nn.Module):
     """Backbone -> pooled mean/std of every stage -> LayerNorm -> MLP -> quality ``50 + 25 * head``."""
 
-    def __init__(self, width: float = 0.5, blocks: tuple[int, int, int, int] = (2, 2, 2, 2), hidden: int = 256) -> None:
+    def __init__(self, width: float = 0.375, blocks: tuple[int, int, int, int] = (2, 2, 2, 2), hidden: int = 256) -> None:
         super().__init__()
         self.backbone = ResNetBackbone(width=width, blocks=blocks)
         d = self.backbone.feature_dim
@@ -85,7 +85,7 @@ class QualityNet(nn.Module):
             raise WeightsError(f"{where}: not a dqa quality-network file (no {', '.join(missing)}); "
                                "use a file written by `dqa train backbone` or `dqa finetune`")
         cfg = state["config"]
-        net = cls(width=float(cfg.get("width", 0.5)), blocks=tuple(cfg.get("blocks", (2, 2, 2, 2))),
+        net = cls(width=float(cfg.get("width", 0.375)), blocks=tuple(cfg.get("blocks", (2, 2, 2, 2))),
                   hidden=int(cfg.get("hidden", 256)))
         tensors = {**{f"backbone.{k}": v for k, v in state["backbone"].items()}, **state["quality"]}
         try:

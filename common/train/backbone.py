@@ -16,6 +16,7 @@ backbone of every suite, and the general ``iqa`` model; the projection head is d
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import defaultdict
 from dataclasses import asdict, dataclass
@@ -57,7 +58,7 @@ class SeverityLists(Dataset):
     Crop positions come from (seed, epoch, list index), so an epoch reads the same crops after a resume.
     """
 
-    def __init__(self, lists: list[list[Item]], crop: int = 224, seed: int = 0, label: str = "fused") -> None:
+    def __init__(self, lists: list[list[Item]], crop: int = 192, seed: int = 0, label: str = "fused") -> None:
         if not lists:
             raise ValueError("no severity lists (a pristine and its graded degradations) in the manifest")
         self.lists, self.crop, self.seed, self.label, self.epoch = lists, crop, seed, label, 0
@@ -87,7 +88,7 @@ class SeverityLists(Dataset):
 class PretrainNet(QualityNet):
     """:class:`~common.quality.QualityNet` plus a projection head for the contrastive term."""
 
-    def __init__(self, width: float = 0.5, embed: int = 128) -> None:
+    def __init__(self, width: float = 0.375, embed: int = 128) -> None:
         super().__init__(width=width)
         self.project = mlp(self.backbone.feature_dim, 256, embed)
 
@@ -132,17 +133,25 @@ def collate(samples: list[dict[str, Tensor]]) -> dict[str, Tensor]:
     return {k: torch.stack([s[k] for s in samples]) for k in samples[0]}
 
 
+VAL_SHARE = 10  # one training content in ten validates (early stopping); the held-out contents stay unseen
+
+
 def datasets(set_dir: str | Path, crop: int, seed: int) -> tuple[SeverityLists, SeverityLists | None]:
-    """Training lists from the set's train split, validation lists from its held-out (test) contents."""
+    """Training and validation lists, both from the set's train split (validation: a fixed tenth of its
+    contents). The held-out (test) contents are never read, so the probe and ``dqa eval`` measure on unseen content."""
     manifest = read_manifest(set_dir)
-    train = severity_lists([i for i in manifest.items if i.split == "train"])
-    test = severity_lists([i for i in manifest.items if i.split == "test"])
-    log.info("%s: %d training lists, %d held-out lists", manifest.csv, len(train), len(test))
-    return SeverityLists(train, crop, seed), (SeverityLists(test, crop, seed) if test else None)
+    lists = severity_lists([i for i in manifest.items if i.split == "train"])
+    is_val = [hashlib.sha1(x[0].content.encode()).digest()[0] % VAL_SHARE == 0 for x in lists]
+    if len(set(is_val)) < 2:  # tiny sets: every list trains, none validates
+        is_val = [False] * len(lists)
+    train = [x for x, v in zip(lists, is_val) if not v]
+    val = [x for x, v in zip(lists, is_val) if v]
+    log.info("%s: %d training lists, %d validation lists", manifest.csv, len(train), len(val))
+    return SeverityLists(train, crop, seed), (SeverityLists(val, crop, seed) if val else None)
 
 
-def pretrain(set_dir: str | Path, out: str | Path, checkpoint: str | Path | None, width: float = 0.5,
-             crop: int = 224, config: TrainConfig | None = None, command: str = "") -> Fit:
+def pretrain(set_dir: str | Path, out: str | Path, checkpoint: str | Path | None, width: float = 0.375,
+             crop: int = 192, config: TrainConfig | None = None, command: str = "") -> Fit:
     """Train :class:`PretrainNet` on a ``backbone`` set and export the backbone (and quality head) to ``out``."""
     config = config or TrainConfig()
     train, val = datasets(set_dir, crop, config.seed)
