@@ -100,3 +100,37 @@ def load_weights(name: str | None, override: str | Path | None = None) -> tuple[
         raise WeightsError("this model has no weights to load")
     path, entry = resolve(name)
     return load_state(path), entry["sha256"]
+
+
+def git_commit(repo: Path | None = None) -> str:
+    """Short commit of the working tree (``+ uncommitted changes`` when it is dirty), or ``unknown``."""
+    import subprocess
+
+    cwd = repo or Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], cwd=cwd, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd, capture_output=True,
+                               text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + (" + uncommitted changes" if dirty else "")
+
+
+def record_weights(name: str, path: Path, fields: dict[str, Any], folder: Path | None = None) -> dict[str, Any]:
+    """Add or update the manifest entry ``name`` for the weight file ``path`` (which must be in the weights
+    folder): its file name, sha256 and git commit, merged with ``fields`` (architecture, config, recipe command,
+    data sources, measured figures). Existing fields not in ``fields`` are kept."""
+    folder = folder or weights_dir()
+    path = Path(path).resolve()
+    if path.parent != folder.resolve():
+        raise ValueError(f"{path} is not in the weights folder {folder}; write the file there to record it")
+    manifest_path = folder / MANIFEST
+    manifest = load_manifest(folder) if manifest_path.is_file() else {}
+    entry = {**manifest.get(name, {}), **fields, "file": path.name, "sha256": sha256_file(path),
+             "git_commit": git_commit()}
+    manifest[name] = entry
+    tmp = manifest_path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, allow_nan=False) + "\n")
+    os.replace(tmp, manifest_path)
+    return entry

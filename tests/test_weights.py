@@ -66,3 +66,18 @@ def test_user_weights_file(tmp_path: Path) -> None:
     assert torch.equal(state["a"], torch.ones(2)) and len(digest) == 64
     with pytest.raises(WeightsError, match="no such file"):
         load_weights(None, tmp_path / "other.pt")
+
+
+def test_record_weights_adds_an_entry_with_hash_and_commit(tmp_path: Path) -> None:
+    from common.weights import record_weights
+
+    f = tmp_path / "net.pt"
+    torch.save({"w": torch.ones(2)}, f)
+    entry = record_weights("net", f, {"recipe": "dqa train x", "figures": {"srcc": 0.9}}, folder=tmp_path)
+    assert entry["sha256"] == sha256_file(f) and entry["git_commit"]
+    assert load_manifest(tmp_path)["net"]["recipe"] == "dqa train x"
+    record_weights("net", f, {"figures": {"srcc": 0.95}}, folder=tmp_path)
+    again = load_manifest(tmp_path)["net"]
+    assert again["recipe"] == "dqa train x" and again["figures"] == {"srcc": 0.95}
+    with pytest.raises(ValueError, match="not in the weights folder"):
+        record_weights("net", f, {}, folder=tmp_path / "elsewhere")

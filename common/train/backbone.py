@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ from torch.utils.data import Dataset
 
 from common.data.manifest import PRISTINE, Item, read_manifest
 from common.quality import QualityNet, mlp
+from common.weights import record_weights, weights_dir
 from common.train.losses import info_nce, l1_loss, plcc_loss, rank_loss
 from common.train.trainer import Fit, TrainConfig, Trainer, seed_everything
 
@@ -161,8 +163,21 @@ def pretrain(set_dir: str | Path, out: str | Path, checkpoint: str | Path | None
     manifest = read_manifest(set_dir)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(model.export({"crop": crop, "set": str(manifest.root.name), "set_sha256": manifest.sha256,
-                              "command": command, "train_lists": len(train), "val_lists": len(val) if val else 0,
-                              "epochs": fit.epochs, "steps": fit.steps, "best_epoch": fit.best_epoch,
-                              "val_srcc": fit.best_srcc, "stopped": fit.stopped, "train_config": asdict(config)}), out)
+    val_srcc = fit.best_srcc if math.isfinite(fit.best_srcc) else None
+    training = {"set": manifest.root.name, "set_sha256": manifest.sha256, "crop": crop, "train_lists": len(train),
+                "val_lists": len(val) if val else 0, "epochs": fit.epochs, "steps": fit.steps,
+                "best_epoch": fit.best_epoch, "val_srcc": val_srcc, "stopped": fit.stopped,
+                "minutes": round(fit.history[-1]["minutes"], 1) if fit.history else None,
+                "train_config": asdict(config)}
+    torch.save(model.export({"command": command, **training}), out)
+    if out.resolve().parent == weights_dir().resolve():
+        record_weights(out.stem, out, {
+            "architecture": f"ResNet-18-family backbone, width {model.backbone.width}, + LayerNorm + MLP quality head "
+                            "(common.quality.QualityNet); fp16",
+            "config": {"width": model.backbone.width, "blocks": list(model.backbone.blocks), "hidden": model.hidden},
+            "recipe": f"dqa data build --suite backbone && {command}",
+            "data_sources": [f"$DQA_DATA/sets/{manifest.root.name} (sha256 {manifest.sha256[:12]}), built by "
+                             "common/data/pretrain.py from common/data/catalogue.csv: Debian and PyPI packages "
+                             "(see the catalogue's licence column)"],
+            "training": training})
     return fit
