@@ -470,3 +470,14 @@ def test_variable_frame_rate_mkv_is_counted_not_estimated(tmp_path: Path) -> Non
     info = probe_video(path)
     assert info.n_frames == 10
     assert len(list(read_frames(path, UniformK(4).indices(info.n_frames, info.fps)))) == 4
+
+
+@pytest.mark.parametrize("ext,codec", [(".avi", "mpeg4"), (".mpg", "mpeg2video")])
+@pytest.mark.parametrize("backend", ["auto", "pyav", "decord"])
+def test_sparse_reads_return_the_right_frames_in_untimed_containers(tmp_path: Path, ext: str, codec: str,
+                                                                    backend: str) -> None:
+    """AVI carries decode-order timestamps and MPEG-PS seeks overshoot; both once gave missing or wrong frames."""
+    path = mg.make_clip(tmp_path / f"b{ext}", n_frames=60, size=(160, 120), codec=codec, options={"bf": "2", "g": "12"})
+    for wanted in ([13], [30, 31], [5, 25, 45]):
+        got = [(f.index, mg.frame_code(f.data)) for f in read_frames(path, wanted, backend=backend)]
+        assert got == [(i, i) for i in wanted], (wanted, got)

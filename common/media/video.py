@@ -31,7 +31,11 @@ PIXELS = ("rgb", "luma")
 # common.media.measure CLIP --make 30`) and raise this if decord wins.
 DECORD_MAX_DENSITY = 0.0
 _DECORD_BATCH = 4  # frames per decord get_batch call (they share one buffer): bounded memory, few calls
-_PYAV_ONLY_EXTS = frozenset({".y4m"})  # decord cannot demux these
+# AVI stores decode-order timestamps (frames of a B-frame stream come out with shuffled pts) and MPEG program
+# and transport streams seek by byte position, overshooting the keyframe asked for; decord's random access
+# returns wrong frames in them. So these are decoded sequentially by PyAV, frames counted in output order.
+_SEQUENTIAL_EXTS = frozenset({".avi", ".mpg", ".mpeg", ".ts"})
+_PYAV_ONLY_EXTS = frozenset({".y4m"}) | _SEQUENTIAL_EXTS  # decord cannot demux these, or misplaces frames
 
 
 @dataclass(frozen=True, eq=False)
@@ -155,6 +159,9 @@ def _backend_order(path: Path, info: VideoInfo, wanted: list[int] | None, backen
     """Backends to try, best first: decord only for 8-bit sources in containers it can read."""
     decord_ok = info.bit_depth <= 8 and path.suffix.lower() not in _PYAV_ONLY_EXTS
     if backend == "decord":
+        if path.suffix.lower() in _SEQUENTIAL_EXTS:
+            log.warning("%s: decord misplaces frames in %s files; decoding with PyAV", path, path.suffix)
+            return ["pyav"]
         return ["decord", "pyav"]
     density = 1.0 if wanted is None else len(wanted) / max(1, info.n_frames)
     if backend == "auto" and decord_ok and density < DECORD_MAX_DENSITY:
@@ -251,9 +258,11 @@ def _pyav_frames(path: str, info: VideoInfo, wanted: list[int] | None, pixels: s
     """Decode with PyAV in presentation order, converting only wanted frames to arrays.
 
     For sparse requests it first demuxes the packet timestamps, then seeks to the keyframe before the next
-    wanted frame whenever that keyframe lies beyond the frame just decoded (skipping whole GOPs).
+    wanted frame whenever that keyframe lies beyond the frame just decoded (skipping whole GOPs). Containers
+    whose timestamps cannot be trusted (``_SEQUENTIAL_EXTS``) are decoded from the start, frames counted.
     """
-    index = _packet_index(path) if wanted is not None else None
+    sequential = Path(path).suffix.lower() in _SEQUENTIAL_EXTS
+    index = _packet_index(path) if wanted is not None and not sequential else None
     fmt = "rgb48le" if info.bit_depth > 8 else "rgb24"
     with av.open(path) as container:
         stream = container.streams.video[0]
@@ -282,7 +291,8 @@ def _pyav_frames(path: str, info: VideoInfo, wanted: list[int] | None, pixels: s
                 if w == len(wanted) or wanted[w] != pos:
                     continue
                 w += 1
-            time = float((frame.pts - start) * time_base) if frame.pts is not None and time_base else pos / info.fps
+            timed = frame.pts is not None and time_base and not sequential
+            time = float((frame.pts - start) * time_base) if timed else pos / info.fps
             data = _y_plane(frame) if pixels == "luma" else frame.to_ndarray(format=fmt)
             yield Frame(pos, time, _rotate(data, info.rotation))
 
