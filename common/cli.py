@@ -47,6 +47,13 @@ def _add_media_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=2, help="decode worker threads (default 2)")
 
 
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    """Options every training command shares."""
+    p.add_argument("--seed", type=int, default=0, help="seed of initialisation, crops, frames and order (default 0)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to train (default auto)")
+    p.add_argument("--workers", type=int, default=1, help="data loader processes (default 1)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``dqa`` with all its subcommands."""
     parser = argparse.ArgumentParser(
@@ -144,9 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate of AdamW (default 1e-3)")
     p.add_argument("--minutes", type=float, help="stop after this much training time, with a checkpoint")
     p.add_argument("--max-steps", type=int, help="stop after this many optimiser steps in all")
-    p.add_argument("--seed", type=int, default=0, help="seed of initialisation, crops and order (default 0)")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to train (default auto)")
-    p.add_argument("--workers", type=int, default=1, help="data loader processes (default 1)")
+    _add_run_options(p)
 
     p = sub.add_parser("finetune", help="fine-tune a model's shipped weights on your labelled images or videos",
                        formatter_class=_formatter,
@@ -172,9 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=1e-4, help="peak learning rate (default 1e-4; try 1e-3 with --freeze-backbone)")
     p.add_argument("--patience", type=int, default=3, help="epochs without a better validation SRCC before stopping")
     p.add_argument("--checkpoint", help="checkpoint file, to resume an interrupted run (default: none)")
-    p.add_argument("--seed", type=int, default=0, help="seed of crops, frames and order (default 0)")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to train (default auto)")
-    p.add_argument("--workers", type=int, default=1, help="data loader processes (default 1)")
+    _add_run_options(p)
 
     p = sub.add_parser("eval", help="evaluate models on a dataset manifest: label correlations and D/L/P tests",
                        formatter_class=_formatter,
