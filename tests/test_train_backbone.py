@@ -103,3 +103,9 @@ def test_linear_probe_writes_table_rows(small_set: Path, tmp_path: Path) -> None
     y = x @ np.array([1.0, -2, 0, 0, 3]) + 50
     ridge = fit_probe(x, y, np.arange(200) % 10)
     assert isinstance(ridge, Ridge) and np.corrcoef(ridge.predict(x), y)[0, 1] > 0.99
+
+
+def test_speed_probe_times_a_step() -> None:
+    from common.train.speed import step_seconds
+
+    assert 0 < step_seconds(0.125, 64, lists=1, steps=1) < 60
