@@ -1,7 +1,7 @@
 """Backbone + head quality models, composed as in CenseoQoE: the shared network and the general ``iqa`` model.
 
 :class:`QualityNet` is the shared ResNet-18-family backbone, its pooled multi-level statistics, a
-LayerNorm and an MLP head that maps them to quality 0-100. ``dqa train backbone`` trains it (plus a
+BatchNorm and an MLP head that maps them to quality 0-100. ``dqa train backbone`` trains it (plus a
 contrastive projection) on every domain; the file it writes holds the backbone and this head, so the
 pretrained network is itself a general no-reference model, registered as ``iqa``, and the starting
 point of ``dqa finetune``.
@@ -32,19 +32,24 @@ def mlp(d_in: int, hidden: int, d_out: int) -> nn.Sequential:
 
 
 class QualityNet(nn.Module):
-    """Backbone -> pooled mean/std of every stage -> LayerNorm -> MLP -> quality ``50 + 25 * head``."""
+    """Backbone -> pooled mean/std of every stage -> BatchNorm -> MLP -> quality ``50 + 25 * head``.
+
+    The pooled statistics differ in scale by orders of magnitude, and the small ones (early-stage spread) carry
+    blur and noise; per-feature BatchNorm puts every one on a unit scale. A LayerNorm here normalised the
+    vector as a whole, so those features stayed negligible and the head learned content instead of quality.
+    """
 
     def __init__(self, width: float = 0.375, blocks: tuple[int, int, int, int] = (2, 2, 2, 2), hidden: int = 256) -> None:
         super().__init__()
         self.backbone = ResNetBackbone(width=width, blocks=blocks)
         d = self.backbone.feature_dim
         self.hidden = hidden
-        self.norm = nn.LayerNorm(d)
+        self.norm = nn.BatchNorm1d(d)
         self.quality = mlp(d, hidden, 1)
         self.backbone_frozen = False
 
     def features(self, x: Tensor) -> Tensor:
-        """(B, 3, H, W) RGB in [0, 1] -> normalised pooled features (B, D)."""
+        """(B, 3, H, W) RGB in [0, 1] -> normalised pooled features (B, D); training needs B > 1."""
         return self.norm(self.backbone.pooled(x))
 
     def head(self, f: Tensor) -> Tensor:

@@ -175,7 +175,7 @@ def pretrain(set_dir: str | Path, out: str | Path, checkpoint: str | Path | None
     torch.save(model.export({"command": command, **training}), out)
     if out.resolve().parent == weights_dir().resolve():
         record_weights(out.stem, out, {
-            "architecture": f"ResNet-18-family backbone, width {model.backbone.width}, + LayerNorm + MLP quality head "
+            "architecture": f"ResNet-18-family backbone, width {model.backbone.width}, + BatchNorm + MLP quality head "
                             "(common.quality.QualityNet); fp16",
             "config": {"width": model.backbone.width, "blocks": list(model.backbone.blocks), "hidden": model.hidden},
             "recipe": f"dqa data build --suite backbone && {command}",
