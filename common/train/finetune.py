@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from common.errors import DqaError
-from common.media import media_kind, probe_video, read_media
+from common.media import UniformK, media_kind, probe_video, read_media
 from common.quality import QualityModel
 from common.train.datasets import LabelRow, Labels, Problem
 from common.train.losses import l1_loss, plcc_loss, rank_loss
@@ -39,10 +39,10 @@ def frame_indices(path: Path, k: int = FRAMES) -> list[int]:
     """Indices of ``k`` uniform frames of a video (``[0]`` for an image); raises for unreadable media."""
     if media_kind(path) == "image":
         return [0]
-    n = probe_video(path).n_frames
-    if n < 1:
+    info = probe_video(path)
+    if info.n_frames < 1:
         raise DqaError(f"{path}: the video has no frames")
-    return sorted({int(round((i + 0.5) * n / k - 0.5)) for i in range(k)})
+    return UniformK(k).indices(info.n_frames, info.fps)
 
 
 def readable(labels: Labels) -> tuple[list[tuple[LabelRow, list[int]]], list[Problem]]:
