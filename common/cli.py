@@ -134,7 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "again with the same options; validation uses the set's held-out contents.\n\n"
                                    "backbone: quality-aware pretraining of the shared ResNet-18-family backbone on every\n"
                                    "domain's content x degradation (absolute fused labels, severity ranking, contrastive\n"
-                                   "crops; common/train/backbone.py). Writes the fp16 backbone and its quality head.",
+                                   "crops; common/train/backbone.py). Writes the fp16 backbone and its quality head.\n"
+                                   "The first run decodes the set once into SET/cache (about 12 GB for the full\n"
+                                   "backbone set) so that training reads crops instead of decoding PNGs.",
                        epilog="examples:\n"
                               "  dqa data build --suite backbone && dqa train backbone --out weights/backbone.pt\n"
                               "  dqa data build --suite backbone --small && dqa train backbone --small --out /tmp/bb.pt\n"
@@ -145,10 +147,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", "-o", required=True, help="weight file to write")
     p.add_argument("--checkpoint", help="checkpoint file (default $DQA_DATA/runs/RECIPE[-small]/checkpoint.pt)")
     p.add_argument("--width", type=float, help="backbone width multiplier (default 0.375; 0.125 with --small)")
-    p.add_argument("--crop", type=int, help="training crop in pixels (default 192; 64 with --small)")
-    p.add_argument("--epochs", type=int, help="passes over the training lists (default 6; 1 with --small)")
+    p.add_argument("--crop", type=int, help="training crop in pixels (default 128; 64 with --small)")
+    p.add_argument("--epochs", type=int, help="passes over the training lists (default 12; 1 with --small)")
     p.add_argument("--batch", type=int, help="severity lists per batch, 12 images each (default 8; 2 with --small)")
-    p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate of AdamW (default 1e-3)")
+    p.add_argument("--lr", type=float, default=3e-4, help="peak learning rate of AdamW (default 3e-4)")
     p.add_argument("--minutes", type=float, help="stop after this much training time, with a checkpoint")
     p.add_argument("--max-steps", type=int, help="stop after this many optimiser steps in all")
     _add_run_options(p)
@@ -349,7 +351,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     name = args.recipe + ("-small" if args.small else "")
     small = {"width": 0.125, "crop": 64, "epochs": 1, "batch": 2} if args.small else {}
     pick = {k: getattr(args, k) if getattr(args, k) is not None else small.get(k, default)
-            for k, default in (("width", 0.375), ("crop", 192), ("epochs", 6), ("batch", 8))}
+            for k, default in (("width", 0.375), ("crop", 128), ("epochs", 12), ("batch", 8))}
     set_dir = Path(args.set_dir) if args.set_dir else data_dir() / "sets" / name
     checkpoint = Path(args.checkpoint) if args.checkpoint else data_dir() / "runs" / name / "checkpoint.pt"
     config = TrainConfig(epochs=pick["epochs"], batch_size=pick["batch"], lr=args.lr, seed=args.seed, device=args.device,

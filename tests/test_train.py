@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -154,3 +155,10 @@ def test_epoch_order_is_a_fixed_permutation() -> None:
     a = epoch_order(50, seed=3, epoch=1)
     assert a == epoch_order(50, seed=3, epoch=1) and sorted(a) == list(range(50))
     assert a != epoch_order(50, seed=3, epoch=2)
+
+
+def test_resuming_with_other_settings_says_so(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    Trainer(_net(), Regress(), Linear(64, 0), config=TrainConfig(**CFG, max_steps=3), checkpoint=tmp_path / "c.pt").fit()
+    caplog.set_level(logging.WARNING, logger="common.train.trainer")
+    Trainer(_net(), Regress(), Linear(64, 0), config=TrainConfig(**{**CFG, "lr": 0.5}), checkpoint=tmp_path / "c.pt").fit()
+    assert f"continuing with the new ones (lr: {CFG['lr']} -> 0.5)" in caplog.text

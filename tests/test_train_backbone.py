@@ -15,7 +15,8 @@ from common.data.build import build, get_recipe
 from common.data.catalogue import Entry
 from common.data.degrade import KINDS
 from common.data.manifest import read_manifest
-from common.train.backbone import PretrainLoss, PretrainNet, SeverityLists, collate, severity_lists
+from common.train.backbone import (DecodedImages, PretrainLoss, PretrainNet, SeverityLists, collate,
+                                   severity_lists)
 from tests.test_data_degrade import SAMPLES
 
 
@@ -64,6 +65,21 @@ def test_severity_lists_and_batches(small_set: Path) -> None:
     assert net.backbone.conv1.weight.grad is not None and net.project[0].weight.grad is not None
     pred, label = PretrainLoss().predict(net, batch)
     assert pred.shape == label.shape == (8,)
+
+
+def test_decoded_images_serve_the_same_crops(small_set: Path, tmp_path: Path) -> None:
+    lists = severity_lists([i for i in read_manifest(small_set).items if i.split == "train"])
+    odd = tmp_path / "odd.png"  # another size in the same file
+    Image.fromarray(np.arange(7 * 5 * 3, dtype=np.uint8).reshape(7, 5, 3)).save(odd)
+    paths = [*dict.fromkeys(r.path for rows in lists for r in rows), odd]
+    decoded = DecodedImages(paths, tmp_path / "cache", progress=False)
+    assert np.array_equal(decoded[odd], np.asarray(Image.open(odd)))
+    file = next((tmp_path / "cache").glob("decoded-*.npy"))
+    stamp = file.stat().st_mtime_ns
+    again = DecodedImages(paths, tmp_path / "cache", progress=False)  # reuses the file
+    assert file.stat().st_mtime_ns == stamp and np.array_equal(again[paths[0]], np.asarray(Image.open(paths[0])))
+    plain, cached = SeverityLists(lists, crop=64, seed=3), SeverityLists(lists, crop=64, seed=3, decoded=decoded)
+    assert all(torch.equal(plain[k]["views"], cached[k]["views"]) for k in range(len(lists)))
 
 
 def test_dqa_train_backbone_small_runs_and_resumes(small_set: Path, tmp_path: Path) -> None:

@@ -64,6 +64,9 @@ class TrainConfig:
     extra: dict[str, Any] = field(default_factory=dict)  # recipe settings, kept for provenance
 
 
+_SCHEDULE_SETTINGS = ("epochs", "batch_size", "lr", "weight_decay", "warmup_steps", "seed")
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch (CPU and CUDA)."""
     random.seed(seed)
@@ -166,6 +169,11 @@ class Trainer:
         self.opt.load_state_dict(blob["opt"])
         self.sched.load_state_dict(blob["sched"])
         self.state, self.best_weights = blob["state"], blob["best"]
+        changed = {k: (blob["config"].get(k), v) for k, v in asdict(self.cfg).items()
+                   if k in _SCHEDULE_SETTINGS and blob["config"].get(k) != v}
+        if changed:
+            log.warning("%s was written with other settings; continuing with the new ones (%s)", self.checkpoint,
+                        ", ".join(f"{k}: {a} -> {b}" for k, (a, b) in changed.items()))
         torch.set_rng_state(blob["rng"]["torch"].cpu())
         _set_np_state(json.loads(blob["rng"]["numpy"]))
         random.setstate(_tuplify(json.loads(blob["rng"]["python"])))
