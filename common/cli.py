@@ -362,7 +362,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     fit = pretrain(set_dir, args.out, checkpoint, width=pick["width"], crop=pick["crop"], config=config,
                    command="dqa " + " ".join(args.argv))
     print(f"{args.out}: {fit.epochs} epochs, {fit.steps} steps, stopped by {fit.stopped}; "
-          f"best held-out SRCC {fit.best_srcc:.3f} at epoch {fit.best_epoch} (checkpoint {checkpoint})")
+          f"best validation SRCC {fit.best_srcc:.3f} at epoch {fit.best_epoch} (checkpoint {checkpoint})")
     return 0
 
 

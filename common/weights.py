@@ -130,7 +130,22 @@ def record_weights(name: str, path: Path, fields: dict[str, Any], folder: Path |
     entry = {**manifest.get(name, {}), **fields, "file": path.name, "sha256": sha256_file(path),
              "git_commit": git_commit()}
     manifest[name] = entry
-    tmp = manifest_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, allow_nan=False) + "\n")
-    os.replace(tmp, manifest_path)
+    _write_manifest(manifest, manifest_path)
     return entry
+
+
+def record_measured(name: str, figures: dict[str, Any], folder: Path | None = None) -> None:
+    """Merge measured figures (say, held-out accuracy and the command that measured it) into the ``measured``
+    field of the manifest entry ``name``, leaving its file, sha256 and training commit as they are."""
+    folder = folder or weights_dir()
+    manifest = load_manifest(folder)
+    if name not in manifest:
+        raise WeightsError(f"no entry {name!r} in {folder / MANIFEST}; record the weight file first")
+    manifest[name]["measured"] = {**manifest[name].get("measured", {}), **figures}
+    _write_manifest(manifest, folder / MANIFEST)
+
+
+def _write_manifest(manifest: dict[str, Any], path: Path) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, allow_nan=False) + "\n")
+    os.replace(tmp, path)

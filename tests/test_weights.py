@@ -81,3 +81,20 @@ def test_record_weights_adds_an_entry_with_hash_and_commit(tmp_path: Path) -> No
     assert again["recipe"] == "dqa train x" and again["figures"] == {"srcc": 0.95}
     with pytest.raises(ValueError, match="not in the weights folder"):
         record_weights("net", f, {}, folder=tmp_path / "elsewhere")
+
+
+def test_record_measured_keeps_the_training_commit(tmp_path: Path) -> None:
+    from common.weights import record_measured, record_weights
+
+    f = tmp_path / "net.pt"
+    torch.save({"w": torch.ones(2)}, f)
+    record_weights("net", f, {"recipe": "dqa train x"}, folder=tmp_path)
+    entry = dict(load_manifest(tmp_path)["net"])
+    entry["git_commit"] = "abc1234"  # the commit that trained it
+    (tmp_path / "manifest.json").write_text(json.dumps({"net": entry}))
+    record_measured("net", {"probe": {"srcc": 0.6}}, folder=tmp_path)
+    record_measured("net", {"command": "probe"}, folder=tmp_path)
+    now = load_manifest(tmp_path)["net"]
+    assert now["git_commit"] == "abc1234" and now["measured"] == {"probe": {"srcc": 0.6}, "command": "probe"}
+    with pytest.raises(WeightsError, match="no entry 'other'"):
+        record_measured("other", {}, folder=tmp_path)

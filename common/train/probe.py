@@ -25,7 +25,7 @@ from common.backbone import ResNetBackbone
 from common.data.manifest import Item, read_manifest
 from common.eval.run import Evaluation, Scored, evaluate, tabulate
 from common.eval.stats import srcc
-from common.weights import load_state, sha256_file
+from common.weights import load_manifest, load_state, record_measured, sha256_file, weights_dir
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +134,20 @@ def probe(set_dir: str | Path, weights: str | Path, out_dir: Path = Path("docs/e
         log.info("%s: alpha %g, %d training rows", name, ridge.alpha, len(train))
         scored.append(Scored(name, "NR", True, sha, pred.astype(np.float64), []))
     command = command or shlex.join(["python", "-m", "common.train.probe", *sys.argv[1:]])
-    return tabulate(man, test, scored, "test", label, 20.0, out_dir, suite, command)
+    ev = tabulate(man, test, scored, "test", label, 20.0, out_dir, suite, command)
+    record_probe(Path(weights), ev.table, man.sha256, command)
+    return ev
+
+
+def record_probe(weights: Path, table: dict, set_sha256: str, command: str) -> None:
+    """Put the probe table's figures in the weights manifest when ``weights`` is a shipped file."""
+    if weights.resolve().parent != weights_dir().resolve() or weights.stem not in load_manifest():
+        return
+    keys = ("n", "srcc", "plcc", "d_auc", "l_test", "p_test")
+    record_measured(weights.stem, {"held_out_linear_probe": {
+        "set_sha256": set_sha256, "command": command,
+        **{r["model"]: {k: round(r[k], 4) if isinstance(r[k], float) else r[k] for k in keys}
+           for r in table["models"]}}})
 
 
 def main(argv: list[str] | None = None) -> None:
