@@ -150,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--crop", type=int, help="training crop in pixels (default 128; 64 with --small)")
     p.add_argument("--epochs", type=int, help="passes over the training lists (default 12; 1 with --small)")
     p.add_argument("--batch", type=int, help="severity lists per batch, 12 images each (default 8; 2 with --small)")
-    p.add_argument("--lr", type=float, default=3e-4, help="peak learning rate of AdamW (default 3e-4)")
+    p.add_argument("--lr", type=float, help="peak learning rate of AdamW (default 3e-4)")
     p.add_argument("--minutes", type=float, help="stop after this much training time, with a checkpoint")
     p.add_argument("--max-steps", type=int, help="stop after this many optimiser steps in all")
     _add_run_options(p)
@@ -346,15 +346,14 @@ def cmd_data(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from common.data.sources import data_dir
     from common.train import TrainConfig
-    from common.train.backbone import pretrain
+    from common.train.backbone import RECIPE, SMALL, pretrain
 
     name = args.recipe + ("-small" if args.small else "")
-    small = {"width": 0.125, "crop": 64, "epochs": 1, "batch": 2} if args.small else {}
-    pick = {k: getattr(args, k) if getattr(args, k) is not None else small.get(k, default)
-            for k, default in (("width", 0.375), ("crop", 128), ("epochs", 12), ("batch", 8))}
+    pick = {k: getattr(args, k) if getattr(args, k) is not None else v
+            for k, v in (SMALL if args.small else RECIPE).items()}
     set_dir = Path(args.set_dir) if args.set_dir else data_dir() / "sets" / name
     checkpoint = Path(args.checkpoint) if args.checkpoint else data_dir() / "runs" / name / "checkpoint.pt"
-    config = TrainConfig(epochs=pick["epochs"], batch_size=pick["batch"], lr=args.lr, seed=args.seed, device=args.device,
+    config = TrainConfig(epochs=pick["epochs"], batch_size=pick["batch"], lr=pick["lr"], seed=args.seed, device=args.device,
                          workers=args.workers, max_steps=args.max_steps, max_minutes=args.minutes,
                          progress=not args.quiet)
     if not args.quiet:

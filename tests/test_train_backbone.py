@@ -103,13 +103,21 @@ def test_dqa_train_backbone_small_runs_and_resumes(small_set: Path, tmp_path: Pa
     assert r.ok and 0 <= r.score <= 100 and len(r.frames) == 1
 
 
-def test_linear_probe_writes_table_rows(small_set: Path, tmp_path: Path) -> None:
+def test_linear_probe_writes_table_rows(small_set: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from common.train.probe import Ridge, fit_probe, probe
+    from common.weights import load_manifest
 
-    out = tmp_path / "bb.pt"
+    monkeypatch.setenv("DQA_WEIGHTS", str(tmp_path / "w"))
+    out = tmp_path / "w" / "bb.pt"
     assert main(["-q", "train", "backbone", "--small", "--set", str(small_set), "--out", str(out),
                  "--checkpoint", str(tmp_path / "ck.pt"), "--max-steps", "1"]) == 0
-    ev = probe(small_set, out, out_dir=tmp_path / "eval", progress=False, command="probe test")
+    ev = probe(small_set, out, out_dir=tmp_path / "eval", progress=False)
+    measured = load_manifest(tmp_path / "w")["bb"]["measured"]["held_out_linear_probe"]
+    assert measured["command"].endswith(f"--weights {out} --out {tmp_path / 'eval'}")
+    assert measured["backbone-probe"]["n"] == 13
+    out.write_bytes(out.read_bytes() + b"x")  # no longer the file the manifest lists: figures stay out
+    probe(small_set, out, out_dir=tmp_path / "eval2", progress=False, suite="other")
+    assert load_manifest(tmp_path / "w")["bb"]["measured"]["held_out_linear_probe"] == measured
     rows = {r["model"]: r for r in ev.table["models"]}
     assert set(rows) == {"backbone-probe", "random-init-probe"} and rows["backbone-probe"]["weights_sha256"]
     assert all(r["n"] == 13 and r["l_lists"] == 4 for r in rows.values())  # held-out content: pristine + 4 x 3 levels

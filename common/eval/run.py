@@ -102,7 +102,7 @@ def _about(manifest: Manifest, shown: str, items: Sequence[Item], split: str, la
             "contents": len({it.content for it in items}), "binary_labels": list(binary), "other_labels": list(others)}
 
 
-def _shown(path: Path) -> str:
+def shown_path(path: Path) -> str:
     """The manifest path as the table prints it: under ``$DQA_DATA`` when it is there, so tables are portable."""
     from common.data.sources import data_dir
 
@@ -152,7 +152,7 @@ def evaluate(manifest: str | Path, models: Sequence[str] | None = None, split: s
     for spec in map(get_spec, names):  # unknown names fail here, before any scoring
         if man.media and man.media not in spec.inputs:
             raise ValueError(f"model {spec.name} scores {' and '.join(spec.inputs)} only; this manifest holds {man.media}")
-    shown = _shown(man.csv.parent)
+    shown = shown_path(man.csv.parent)
     command = shlex.join(["dqa", "eval", "--suite", suite, "--manifest", shown, "--models", *names,
                           "--split", split, "--label", label, "--margin", f"{margin:g}"])
     sampler = sampler or (VIDEO_SAMPLER if man.media == "video" else None)
@@ -193,7 +193,7 @@ def tabulate(man: Manifest, items: Sequence[Item], scored: Sequence[Scored], spl
     entries = [model_entry(m.name, m.mode, m.higher_better, m.weights_sha256,
                            assess(items, m.scores, m.higher_better, label, binary, others, margin),
                            m.failures, command, when) for m in scored]
-    about = _about(man, _shown(man.csv.parent), items, split, label, margin, binary, others)
+    about = _about(man, shown_path(man.csv.parent), items, split, label, margin, binary, others)
     table, text = write_tables(out_dir, suite, about, entries, when)
     return Evaluation(table, text, out_dir / f"{suite}.json", out_dir / f"{suite}.md",
                       sum(len(m.failures) for m in scored))

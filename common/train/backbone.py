@@ -38,6 +38,10 @@ from common.train.trainer import Fit, TrainConfig, Trainer, seed_everything
 
 log = logging.getLogger(__name__)
 
+# The shipped recipe (docs/backbone.md tells how it was chosen) and the tiny network of `dqa train backbone --small`.
+RECIPE = {"width": 0.375, "crop": 128, "epochs": 12, "batch": 8, "lr": 3e-4}
+SMALL = {"width": 0.125, "crop": 64, "epochs": 1, "batch": 2, "lr": 3e-4}
+
 def severity_lists(items: list[Item], label: str = "fused") -> list[list[Item]]:
     """Group manifest rows into lists of one content x degradation: its pristine first, then the severities
     in order. Lists shorter than the set's longest (an unfinished content) are left out."""
@@ -100,7 +104,7 @@ class SeverityLists(Dataset):
     Crop positions come from (seed, epoch, list index), so an epoch reads the same crops after a resume.
     """
 
-    def __init__(self, lists: list[list[Item]], crop: int = 128, seed: int = 0, label: str = "fused",
+    def __init__(self, lists: list[list[Item]], crop: int = RECIPE["crop"], seed: int = 0, label: str = "fused",
                  decoded: DecodedImages | None = None) -> None:
         if not lists:
             raise ValueError("no severity lists (a pristine and its graded degradations) in the manifest")
@@ -133,7 +137,7 @@ class SeverityLists(Dataset):
 class PretrainNet(QualityNet):
     """:class:`~common.quality.QualityNet` plus a projection head for the contrastive term."""
 
-    def __init__(self, width: float = 0.375, embed: int = 128) -> None:
+    def __init__(self, width: float = RECIPE["width"], embed: int = 128) -> None:
         super().__init__(width=width)
         self.project = mlp(self.backbone.feature_dim, 256, embed)
 
@@ -184,11 +188,10 @@ def collate(samples: list[dict[str, Tensor]]) -> dict[str, Tensor]:
 VAL_SHARE = 10  # one training content in ten validates (early stopping); the held-out contents stay unseen
 
 
-def datasets(set_dir: str | Path, crop: int, seed: int,
-             decode_once: bool = True) -> tuple[SeverityLists, SeverityLists | None]:
+def datasets(set_dir: str | Path, crop: int, seed: int) -> tuple[SeverityLists, SeverityLists | None]:
     """Training and validation lists, both from the set's train split (validation: a fixed tenth of its
-    contents). The held-out (test) contents are never read, so the probe and ``dqa eval`` measure on unseen content.
-    ``decode_once``: read crops from a :class:`DecodedImages` file in the set's ``cache`` folder."""
+    contents), reading crops from a :class:`DecodedImages` file in the set's ``cache`` folder. The held-out
+    (test) contents are never read, so the probe and ``dqa eval`` measure on unseen content."""
     manifest = read_manifest(set_dir)
     lists = severity_lists([i for i in manifest.items if i.split == "train"])
     is_val = [hashlib.sha1(x[0].content.encode()).digest()[0] % VAL_SHARE == 0 for x in lists]
@@ -197,16 +200,13 @@ def datasets(set_dir: str | Path, crop: int, seed: int,
     train = [x for x, v in zip(lists, is_val) if not v]
     val = [x for x, v in zip(lists, is_val) if v]
     log.info("%s: %d training lists, %d validation lists", manifest.csv, len(train), len(val))
-    decoded = None
-    if decode_once:
-        paths = list(dict.fromkeys(r.path for rows in lists for r in rows))
-        decoded = DecodedImages(paths, Path(set_dir) / "cache")
+    decoded = DecodedImages(list(dict.fromkeys(r.path for rows in lists for r in rows)), Path(set_dir) / "cache")
     return (SeverityLists(train, crop, seed, decoded=decoded),
             SeverityLists(val, crop, seed, decoded=decoded) if val else None)
 
 
-def pretrain(set_dir: str | Path, out: str | Path, checkpoint: str | Path | None, width: float = 0.375,
-             crop: int = 128, config: TrainConfig | None = None, command: str = "") -> Fit:
+def pretrain(set_dir: str | Path, out: str | Path, checkpoint: str | Path | None, width: float = RECIPE["width"],
+             crop: int = RECIPE["crop"], config: TrainConfig | None = None, command: str = "") -> Fit:
     """Train :class:`PretrainNet` on a ``backbone`` set and export the backbone (and quality head) to ``out``."""
     config = config or TrainConfig()
     train, val = datasets(set_dir, crop, config.seed)

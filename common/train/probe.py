@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import logging
 import shlex
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from tqdm.auto import tqdm
 
 from common.backbone import ResNetBackbone
 from common.data.manifest import Item, read_manifest
-from common.eval.run import Evaluation, Scored, evaluate, tabulate
+from common.eval.run import Evaluation, Scored, evaluate, shown_path, tabulate
 from common.eval.stats import srcc
 from common.weights import load_manifest, load_state, record_measured, sha256_file, weights_dir
 
@@ -133,15 +132,24 @@ def probe(set_dir: str | Path, weights: str | Path, out_dir: Path = Path("docs/e
         pred = ridge.predict(pooled_features(net, test, progress=progress))
         log.info("%s: alpha %g, %d training rows", name, ridge.alpha, len(train))
         scored.append(Scored(name, "NR", True, sha, pred.astype(np.float64), []))
-    command = command or shlex.join(["python", "-m", "common.train.probe", *sys.argv[1:]])
+    if not command:
+        options = {"--out": str(out_dir) != "docs/eval" and str(out_dir), "--suite": suite != "backbone" and suite,
+                   "--n-train": n_train != 4000 and str(n_train)}
+        command = shlex.join(["python", "-m", "common.train.probe", "--set", shown_path(man.csv.parent),
+                              "--weights", str(weights), *(x for k, v in options.items() if v for x in (k, v)),
+                              *(["--baselines"] if baselines else [])])
     ev = tabulate(man, test, scored, "test", label, 20.0, out_dir, suite, command)
     record_probe(Path(weights), ev.table, man.sha256, command)
     return ev
 
 
 def record_probe(weights: Path, table: dict, set_sha256: str, command: str) -> None:
-    """Put the probe table's figures in the weights manifest when ``weights`` is a shipped file."""
-    if weights.resolve().parent != weights_dir().resolve() or weights.stem not in load_manifest():
+    """Put the probe table's figures in the weights manifest when ``weights`` is the shipped file it lists."""
+    if weights.resolve().parent != weights_dir().resolve():
+        return
+    entry = load_manifest().get(weights.stem)
+    if entry is None or entry.get("sha256") != sha256_file(weights):
+        log.warning("%s is not the file its manifest entry lists; its probe figures stay out of the manifest", weights)
         return
     keys = ("n", "srcc", "plcc", "d_auc", "l_test", "p_test")
     record_measured(weights.stem, {"held_out_linear_probe": {

@@ -48,9 +48,9 @@ def main(argv: list[str] | None = None) -> None:
     a = p.parse_args(argv)
     print(f"torch threads {torch.get_num_threads()}, device {a.device}")
     print("| width | crop | ms per crop | minutes per epoch |\n|---|---|---|---|")
+    lists = 4
     for width, crop in CANDIDATES:
-        s = step_seconds(width, crop, device=a.device)
-        per_crop = s / (4 * 12)
+        per_crop = step_seconds(width, crop, lists=lists, device=a.device) / (lists * 12)
         print(f"| {width} | {crop} | {1000 * per_crop:.0f} | {per_crop * 12 * a.lists / 60:.1f} |", flush=True)
 
 
