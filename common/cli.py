@@ -17,6 +17,7 @@ from common.result import Result
 
 log = logging.getLogger("dqa")
 SAMPLES = Path(__file__).resolve().parent / "samples"
+TRAIN_RECIPES = ("backbone", "ugc", "pgc", "pgc-fr", "game")  # suites.video.train.RECIPES has the video ones
 
 EPILOG_SCORE = """examples:
   dqa score --suite ssim                         score the bundled samples against their references
@@ -127,30 +128,38 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--test-only", action="store_true", help="build only the held-out contents")
     b.add_argument("--workers", type=int, help="worker processes (default: one per core)")
 
-    p = sub.add_parser("train", help="train a model from its recipe (the shared backbone; suites follow)",
+    p = sub.add_parser("train", help="train a model from its recipe: the shared backbone or a suite's model",
                        formatter_class=_formatter,
                        description="Run a training recipe on a set built by `dqa data build`. The run checkpoints every\n"
                                    "few minutes and at each epoch end, and resumes from its checkpoint when started\n"
-                                   "again with the same options; validation uses the set's held-out contents.\n\n"
+                                   "again with the same options; validation uses a fixed share of the training\n"
+                                   "contents, and the held-out test contents are never read.\n\n"
                                    "backbone: quality-aware pretraining of the shared ResNet-18-family backbone on every\n"
                                    "domain's content x degradation (absolute fused labels, severity ranking, contrastive\n"
                                    "crops; common/train/backbone.py). Writes the fp16 backbone and its quality head.\n"
                                    "The first run decodes the set once into SET/cache (about 12 GB for the full\n"
-                                   "backbone set) so that training reads crops instead of decoding PNGs.",
+                                   "backbone set) so that training reads crops instead of decoding PNGs.\n\n"
+                                   "ugc, pgc, pgc-fr, game: the video models' heads on the frozen shared backbone\n"
+                                   "(suites/video/train.py), against the fused label (ugc) or VMAF (the others), on\n"
+                                   "the sets ugc, pgc (also pgc-fr) and game. The first run caches the backbone\n"
+                                   "features of every training clip in $DQA_DATA/runs/NAME; the head then trains\n"
+                                   "in minutes. Default --out: weights/video-NAME.pt.",
                        epilog="examples:\n"
                               "  dqa data build --suite backbone && dqa train backbone --out weights/backbone.pt\n"
                               "  dqa data build --suite backbone --small && dqa train backbone --small --out /tmp/bb.pt\n"
-                              "  dqa train backbone --minutes 100 --out weights/backbone.pt   stop (resumably) after 100 minutes")
-    p.add_argument("recipe", choices=("backbone",), help="what to train")
-    p.add_argument("--set", dest="set_dir", help="set folder (default $DQA_DATA/sets/RECIPE[-small])")
-    p.add_argument("--small", action="store_true", help="the small set and a tiny network: a smoke run in about a minute")
-    p.add_argument("--out", "-o", required=True, help="weight file to write")
-    p.add_argument("--checkpoint", help="checkpoint file (default $DQA_DATA/runs/RECIPE[-small]/checkpoint.pt)")
+                              "  dqa train backbone --minutes 100 --out weights/backbone.pt   stop (resumably) after 100 minutes\n"
+                              "  dqa data build --suite pgc && dqa train pgc && dqa train pgc-fr\n"
+                              "  dqa train ugc --small --out /tmp/ugc.pt        a smoke run on the small ugc set")
+    p.add_argument("recipe", choices=TRAIN_RECIPES, help="what to train")
+    p.add_argument("--set", dest="set_dir", help="set folder (default $DQA_DATA/sets/SET[-small])")
+    p.add_argument("--small", action="store_true", help="the small set (and for backbone a tiny network): a smoke run")
+    p.add_argument("--out", "-o", help="weight file to write (required for backbone; default weights/video-NAME.pt)")
+    p.add_argument("--checkpoint", help="backbone: checkpoint file (default $DQA_DATA/runs/RECIPE[-small]/checkpoint.pt)")
     p.add_argument("--width", type=float, help="backbone width multiplier (default 0.375; 0.125 with --small)")
-    p.add_argument("--crop", type=int, help="training crop in pixels (default 128; 64 with --small)")
-    p.add_argument("--epochs", type=int, help="passes over the training lists (default 12; 1 with --small)")
-    p.add_argument("--batch", type=int, help="severity lists per batch, 12 images each (default 8; 2 with --small)")
-    p.add_argument("--lr", type=float, help="peak learning rate of AdamW (default 3e-4)")
+    p.add_argument("--crop", type=int, help="backbone training crop in pixels (default 128; 64 with --small)")
+    p.add_argument("--epochs", type=int, help="passes over the training data (default 12 for backbone, 60 for video)")
+    p.add_argument("--batch", type=int, help="severity lists (backbone, default 8) or clips (video, 32) per batch")
+    p.add_argument("--lr", type=float, help="peak learning rate of AdamW (default 3e-4 backbone, 1e-3 video)")
     p.add_argument("--minutes", type=float, help="stop after this much training time, with a checkpoint")
     p.add_argument("--max-steps", type=int, help="stop after this many optimiser steps in all")
     _add_run_options(p)
@@ -346,8 +355,15 @@ def cmd_data(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from common.data.sources import data_dir
     from common.train import TrainConfig
+
+    if not args.quiet:
+        logging.getLogger("common.train").setLevel(logging.INFO)
+    if args.recipe != "backbone":
+        return _train_video(args)
     from common.train.backbone import RECIPE, SMALL, pretrain
 
+    if not args.out:
+        raise ValueError("dqa train backbone needs --out FILE (the shipped one is weights/backbone.pt)")
     name = args.recipe + ("-small" if args.small else "")
     pick = {k: getattr(args, k) if getattr(args, k) is not None else v
             for k, v in (SMALL if args.small else RECIPE).items()}
@@ -356,12 +372,31 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = TrainConfig(epochs=pick["epochs"], batch_size=pick["batch"], lr=pick["lr"], seed=args.seed, device=args.device,
                          workers=args.workers, max_steps=args.max_steps, max_minutes=args.minutes,
                          progress=not args.quiet)
-    if not args.quiet:
-        logging.getLogger("common.train").setLevel(logging.INFO)
     fit = pretrain(set_dir, args.out, checkpoint, width=pick["width"], crop=pick["crop"], config=config,
                    command="dqa " + " ".join(args.argv))
     print(f"{args.out}: {fit.epochs} epochs, {fit.steps} steps, stopped by {fit.stopped}; "
           f"best validation SRCC {fit.best_srcc:.3f} at epoch {fit.best_epoch} (checkpoint {checkpoint})")
+    return 0
+
+
+def _train_video(args: argparse.Namespace) -> int:
+    from common.data.sources import data_dir
+    from common.train import TrainConfig
+    from common.weights import weights_dir
+    from suites.video.train import RECIPES, SETTINGS, train
+
+    recipe = RECIPES[args.recipe]
+    name = recipe.set + ("-small" if args.small else "")
+    set_dir = Path(args.set_dir) if args.set_dir else data_dir() / "sets" / name
+    out = Path(args.out) if args.out else weights_dir() / f"video-{args.recipe}.pt"
+    config = TrainConfig(epochs=args.epochs or SETTINGS["epochs"], batch_size=args.batch or SETTINGS["batch"],
+                         lr=args.lr or SETTINGS["lr"], warmup_steps=50, patience=10, seed=args.seed,
+                         device=args.device, workers=0, max_steps=args.max_steps, max_minutes=args.minutes,
+                         progress=not args.quiet)
+    run = data_dir() / "runs" / (args.recipe + ("-small" if args.small else ""))
+    fit = train(args.recipe, out, set_dir, config, run_dir=run, command="dqa " + " ".join(args.argv))
+    print(f"{out}: {fit.epochs} epochs, {fit.steps} steps, stopped by {fit.stopped}; "
+          f"best validation SRCC {fit.best_srcc:.3f} at epoch {fit.best_epoch} (run folder {run})")
     return 0
 
 

@@ -32,6 +32,7 @@ class Model:
     channels_last: ClassVar[bool] = False
     autocast: ClassVar[bool] = False  # mixed precision on CUDA (neural models)
     consecutive_frames: ClassVar[bool] = False  # temporal features that need every frame, in order
+    sizes_own_reference: ClassVar[bool] = False  # FR: prepare gets the reference at its own size and matches sizes
     pixels: ClassVar[str] = "rgb"  # what prepare receives: "rgb" (HxWx3 uint8/uint16) or "luma" (HxW float32 0-255)
 
     def __init__(self, device: str | torch.device = "cpu", weights_sha256: str | None = None) -> None:

@@ -39,10 +39,11 @@ class QualityNet(nn.Module):
     vector as a whole, so those features stayed negligible and the head learned content instead of quality.
     """
 
-    def __init__(self, width: float = 0.375, blocks: tuple[int, int, int, int] = (2, 2, 2, 2), hidden: int = 256) -> None:
+    def __init__(self, width: float = 0.375, blocks: tuple[int, int, int, int] = (2, 2, 2, 2), hidden: int = 256,
+                 inputs: int = 1) -> None:
         super().__init__()
         self.backbone = ResNetBackbone(width=width, blocks=blocks)
-        d = self.backbone.feature_dim
+        d = self.backbone.feature_dim * inputs  # subclasses concatenate the pooled features of several inputs
         self.hidden = hidden
         self.norm = nn.BatchNorm1d(d)
         self.quality = mlp(d, hidden, 1)
@@ -74,11 +75,20 @@ class QualityNet(nn.Module):
             self.backbone.eval()
         return self
 
+    def config(self) -> dict[str, Any]:
+        """What :meth:`build` needs to make this network again (stored in the weight file)."""
+        return {"width": self.backbone.width, "blocks": list(self.backbone.blocks), "hidden": self.hidden}
+
+    @classmethod
+    def build(cls, cfg: dict[str, Any]) -> QualityNet:
+        """A fresh network from a weight file's ``config``."""
+        return cls(width=float(cfg.get("width", 0.375)), blocks=tuple(cfg.get("blocks", (2, 2, 2, 2))),
+                   hidden=int(cfg.get("hidden", 256)))
+
     def export(self, meta: dict[str, Any] | None = None) -> dict[str, Any]:
         """The weight-file form (fp16): ``config``, ``backbone`` and ``quality`` (norm + head) state dicts."""
         half = {k: v.detach().half() if v.is_floating_point() else v for k, v in self.state_dict().items()}
-        return {"config": {"width": self.backbone.width, "blocks": list(self.backbone.blocks), "hidden": self.hidden,
-                           **(meta or {})},
+        return {"config": {**(meta or {}), **self.config()},
                 "backbone": {k.removeprefix("backbone."): v for k, v in half.items() if k.startswith("backbone.")},
                 "quality": {k: v for k, v in half.items() if k.startswith(("norm.", "quality."))}}
 
@@ -89,9 +99,7 @@ class QualityNet(nn.Module):
         if missing:
             raise WeightsError(f"{where}: not a dqa quality-network file (no {', '.join(missing)}); "
                                "use a file written by `dqa train backbone` or `dqa finetune`")
-        cfg = state["config"]
-        net = cls(width=float(cfg.get("width", 0.375)), blocks=tuple(cfg.get("blocks", (2, 2, 2, 2))),
-                  hidden=int(cfg.get("hidden", 256)))
+        net = cls.build(state["config"])
         tensors = {**{f"backbone.{k}": v for k, v in state["backbone"].items()}, **state["quality"]}
         try:
             net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in tensors.items()})
@@ -112,11 +120,12 @@ class QualityModel(Model):
     channels_last = True
     autocast = True
     weights_name = "backbone"
+    net_class: type[QualityNet] = QualityNet
 
     def __init__(self, device: str | torch.device = "cpu", weights: str | Path | None = None) -> None:
         state, sha = load_weights(self.weights_name, weights)
         super().__init__(device, weights_sha256=sha)
-        self.net = QualityNet.from_export(state, str(weights or self.weights_name)).eval()
+        self.net = self.net_class.from_export(state, str(weights or self.weights_name)).eval()
         self.config = dict(state["config"])
         self.sampler = UniformK(8)
         self.to(self.device)

@@ -28,8 +28,8 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from common.errors import DqaError, MediaError
-from common.media import (RAW_EXTS, AllFrames, Frame, RawSpec, TemporalSampler, VideoInfo, find_media, media_kind,
-                          probe_video, read_media, rgb_array_to_luma)
+from common.media import (RAW_EXTS, AllFrames, Frame, RawSpec, TemporalSampler, VideoInfo, find_media, keyframe_indices,
+                          media_kind, probe_video, read_media, rgb_array_to_luma, sample_indices)
 from common.model import Model
 from common.output import Writer, file_key, open_writer
 from common.pooling import pool
@@ -232,7 +232,8 @@ def _work(model: Model, job: Job, opts: ScoreOptions, out: _ByteQueue) -> None:
         if kind == "video":
             info = _probe(job.media, opts)
             n_dist, fps = (len(job.media), ARRAY_FPS) if info is None else (info.n_frames, info.fps)
-            indices = sampler.indices(n_dist, fps)  # one index list for both sides keeps pairs aligned
+            keys = None if info is None or raw_spec_for(job.media, opts) else (lambda: keyframe_indices(job.media))
+            indices = sample_indices(sampler, n_dist, fps, keys)  # one index list for both sides keeps pairs aligned
             if ref_kind == "video":
                 ref_info = _probe(job.ref, opts)
                 n_ref = len(job.ref) if ref_info is None else ref_info.n_frames
@@ -248,7 +249,7 @@ def _work(model: Model, job: Job, opts: ScoreOptions, out: _ByteQueue) -> None:
             data, ref_data = frame.data, None if ref is None else ref.data
             if to_luma:
                 data, ref_data = rgb_array_to_luma(data), rgb_array_to_luma(ref_data)
-            if ref_data is not None:
+            if ref_data is not None and not model.sizes_own_reference:
                 ref_data = _match_ref(data, ref_data, job, opts.resize_ref)
             x = model.prepare(data, ref_data, state)
             out.put(("frame", job.idx, frame.index, frame.time, x), x.nbytes)

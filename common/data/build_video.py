@@ -10,7 +10,6 @@ as VMAF's practice is to score at display resolution.
 """
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
@@ -23,7 +22,6 @@ from common.data.manifest import PRISTINE
 from common.data.teacher import fused_label
 from common.data.video_degrade import CODECS, camera_shake, encode, frame_drops
 from common.media import UniformK, read_frames, to_uint8
-from common.model import Model
 
 CARRIER_CRF = 16
 LADDER_SCALES = (0.75, 0.5, 0.375, 0.25, 0.1875)  # severity 1..5 rungs, each at the ladder CRF
@@ -33,6 +31,7 @@ DROP_RATES = (0.1, 0.2, 0.35, 0.5, 0.7)
 VIDEO_KINDS = (*CODECS, "ladder", "shake", "drops")
 CODEC_KINDS = (*CODECS, "ladder")  # what VMAF labels: codec CRF ladders and the resolution ladder
 LABEL_FRAMES = UniformK(8)  # the fused label is the mean over these frames
+VMAF_MODEL = "vmaf_v0.6.1"
 
 
 def fit_height(img: np.ndarray, height: int) -> np.ndarray:
@@ -87,25 +86,18 @@ def make_item(kind: str, ref_frames: Sequence[np.ndarray], level: int, seed: int
     return encode(_filtered(kind, ref_frames, level, seed), out, "h264", crf=CARRIER_CRF, fps=fps)
 
 
-@functools.lru_cache(maxsize=1)
-def _vmaf() -> Model:
-    """The VMAF teacher, loaded once per worker process."""
-    from common.registry import load_model
+def vmaf_label(dist: Path, ref: Path, size: tuple[int, int]) -> float:
+    """VMAF v0.6.1 (Netflix's libvmaf, in imageio-ffmpeg's FFmpeg) over every frame, the distorted clip
+    scaled (bicubic) to the reference's ``size`` = (w, h); the mean of the frame scores."""
+    from common.metrics.libvmaf import libvmaf_frames
 
-    return load_model("vmaf", device="cpu")
+    return float(libvmaf_frames(dist, ref, VMAF_MODEL, size=size)["vmaf"].mean())
 
 
-def video_labels(dist: np.ndarray, ref: np.ndarray, vmaf: bool) -> dict[str, float]:
-    """Fused teacher (mean over the LABEL_FRAMES frames) and, when asked, VMAF over every frame."""
-    n = min(len(dist), len(ref))
-    idx = LABEL_FRAMES.indices(n, 1.0)
-    labels = {"fused": float(np.mean([fused_label(dist[i], ref[i]).fused for i in idx]))}
-    if vmaf:
-        result = _vmaf().score(dist[:n], ref=ref[:n])
-        if not result.ok:
-            raise RuntimeError(f"VMAF label failed: {result.error}")
-        labels["vmaf"] = float(result.score)
-    return labels
+def video_labels(dist: np.ndarray, ref: np.ndarray) -> dict[str, float]:
+    """Fused teacher: the mean over the LABEL_FRAMES frames."""
+    idx = LABEL_FRAMES.indices(min(len(dist), len(ref)), 1.0)
+    return {"fused": float(np.mean([fused_label(dist[i], ref[i]).fused for i in idx]))}
 
 
 def build_video_content(recipe: Recipe, entry: Entry, root: Path, out: Path, split: str,
@@ -118,12 +110,15 @@ def build_video_content(recipe: Recipe, entry: Entry, root: Path, out: Path, spl
     encode(frames, out / ref_rel, "h264", crf=0, fps=fps)
     ref = decode(out / ref_rel)
     size = ref.shape[2], ref.shape[1]
-    pristine = {"fused": 100.0, **({"vmaf": video_labels(ref, ref, True)["vmaf"]} if recipe.vmaf else {})}
+    ref_path = out / ref_rel
+    pristine = {"fused": 100.0, **({"vmaf": vmaf_label(ref_path, ref_path, size)} if recipe.vmaf else {})}
     rows = [_row(ref_rel, "", entry.path, PRISTINE, 0, {**pristine, **recipe.labels(PRISTINE)}, split)]
     for kind in distortions:
         for lv in levels:
             rel = f"{folder.name}/{kind.replace('@', '')}_{lv}.mp4"
             make_item(kind, ref, lv, item_seed(entry.path, kind, lv), out / rel, fps)
-            labels = video_labels(decode(out / rel, size), ref, recipe.vmaf and kind in CODEC_KINDS)
+            labels = video_labels(decode(out / rel, size), ref)
+            if recipe.vmaf and kind in CODEC_KINDS:
+                labels["vmaf"] = vmaf_label(out / rel, ref_path, size)
             rows.append(_row(rel, ref_rel, entry.path, kind, lv, {**labels, **recipe.labels(kind)}, split))
     return rows

@@ -21,16 +21,23 @@ import torch
 FEATURES = ("adm2", "motion2", "vif_scale0", "vif_scale1", "vif_scale2", "vif_scale3")
 
 
-def libvmaf_frames(dist: str | Path, ref: str | Path, model: str = "vmaf_float_v0.6.1") -> dict[str, np.ndarray]:
-    """Per-frame ``vmaf`` and features from libvmaf (keys without the ``integer_`` prefix)."""
+def libvmaf_frames(dist: str | Path, ref: str | Path, model: str = "vmaf_float_v0.6.1",
+                   size: tuple[int, int] | None = None) -> dict[str, np.ndarray]:
+    """Per-frame ``vmaf`` and features from libvmaf (keys without the ``integer_`` prefix).
+
+    ``size`` = (w, h): scale the distorted clip (bicubic) to the reference's size first, as VMAF's
+    practice is for lower rungs of a resolution ladder.
+    """
     try:
         import imageio_ffmpeg
     except ImportError as exc:
-        raise ImportError("the libvmaf check needs imageio-ffmpeg (its FFmpeg has libvmaf): pip install imageio-ffmpeg") from exc
+        raise ImportError("libvmaf needs imageio-ffmpeg (its FFmpeg has libvmaf): pip install imageio-ffmpeg") from exc
+    scale = f"scale={size[0]}:{size[1]}:flags=bicubic," if size else ""
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "vmaf.json"
         subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(dist), "-i", str(ref), "-lavfi",
-                        f"[0:v][1:v]libvmaf=model=version={model}:log_fmt=json:log_path={log}:n_threads=1",
+                        f"[0:v]{scale}setpts=PTS-STARTPTS[d];[1:v]setpts=PTS-STARTPTS[r];"
+                        f"[d][r]libvmaf=model=version={model}:log_fmt=json:log_path={log}:n_threads=1",
                         "-f", "null", "-"], check=True)
         frames = json.loads(log.read_text())["frames"]
     return {k.removeprefix("integer_"): np.array([f["metrics"][k] for f in frames]) for k in frames[0]["metrics"]}

@@ -148,8 +148,8 @@ def finetune(suite: str, labels: Labels, out: str | Path, val: Labels | None = N
 
     config = config or TrainConfig(epochs=10, batch_size=8, lr=1e-4, warmup_steps=20, patience=3)
     model = load_model(suite, device="cpu", weights=weights)
-    if not isinstance(model, QualityModel):
-        raise ValueError(f"model {suite!r} cannot be fine-tuned (only backbone + head quality models can)")
+    if not isinstance(model, QualityModel) or model.mode != "NR":
+        raise ValueError(f"model {suite!r} cannot be fine-tuned (only no-reference backbone + head models can)")
     rows, problems = readable(labels)
     problems = [*labels.problems, *problems]
     if val is not None:

@@ -1,14 +1,18 @@
 """Data recipes of the video suite (DESIGN section 5): which clips, which degradations, which teacher.
 
-- ``ugc``: real camera clips with what user uploads suffer (motion and focus blur, sensor noise, low
-  light, exposure, contrast and saturation errors, compression, down-scaling); labelled by the fused
-  teacher (``common.data.teacher``). Camera shake and frame drops are left out of the labelled set:
-  a frame-by-frame full-reference teacher reads a 1-pixel shift as heavy damage, so these need a
-  temporal teacher before they can be labelled honestly.
-- ``pgc``: the same real clips through broadcast/streaming codecs (H.264, H.265, VP9, AV1 CRF
-  ladders and an H.264 resolution ladder); labelled by VMAF, with the fused label beside it.
+- ``ugc``: real camera clips, and camera-motion clips panned over natural photos, with what user uploads
+  suffer (motion and focus blur, sensor noise, low light, exposure, contrast and saturation errors,
+  compression, down-scaling, and combinations of a fixed capture fault with a graded one); labelled by
+  the fused teacher (``common.data.teacher``). Camera shake and frame drops are left out of the
+  labelled set: a frame-by-frame full-reference teacher reads a 1-pixel shift as heavy damage, so these
+  need a temporal teacher before they can be labelled honestly.
+- ``pgc``: the same real clips and photo pans through broadcast/streaming codecs (H.264, H.265, VP9,
+  AV1 CRF ladders and an H.264 resolution ladder); labelled by VMAF, with the fused label beside it.
 - ``game``: rendered content - the CGI clips and slow camera pans over digital art - through the
   same codec ladders; labelled by VMAF.
+
+Photo and art pans move a 16:9 window of the clip's height diagonally over the image scaled to 1.5x that
+height, so the motion is that of a slow camera pan and the detail is the photo's own.
 """
 from __future__ import annotations
 
@@ -23,7 +27,6 @@ from common.data.catalogue import Entry
 from common.media import VIDEO_EXTS
 from common.metrics.fr import MS_SSIM_MIN_SIZE
 
-PAN_SIZE = (640, 360)
 PAN_FPS = 30.0
 
 
@@ -37,15 +40,20 @@ def is_rendered(e: Entry) -> bool:
     return (e.tag == "video" and e.note == "cgi") or e.tag == "art"
 
 
-def rendered_clip(seconds: float, height: int):
-    """``make_clip`` of the game recipe: CGI clips as they are, art as a slow diagonal camera pan."""
+def is_camera_content(e: Entry) -> bool:
+    """Real clips and natural photos (panned into clips): what cameras capture."""
+    return is_real_clip(e) or e.tag == "photo"
+
+
+def clip_or_pan(seconds: float, height: int):
+    """A ``make_clip``: clips as they are (first ``seconds``, at most ``height`` lines), images as a slow pan."""
     read = clip_reader(seconds, height)
+    w, h = height * 16 // 9 // 2 * 2, height
 
     def make(path: Path) -> tuple[list[np.ndarray], float]:
         if path.suffix.lower() in VIDEO_EXTS:
             return read(path)
-        img = fit_height(load_source(path), 540)
-        w, h = PAN_SIZE
+        img = fit_height(load_source(path), height * 3 // 2)
         if img.shape[0] < h or img.shape[1] < w:
             img = np.asarray(Image.fromarray(img).resize((max(w, img.shape[1]), max(h, img.shape[0])), Image.BICUBIC))
         n = int(round(seconds * PAN_FPS))
@@ -53,23 +61,24 @@ def rendered_clip(seconds: float, height: int):
         ys = np.linspace(0, (img.shape[0] - h) // 3, n).round().astype(int)
         return [fit_height(np.ascontiguousarray(img[y:y + h, x:x + w]), height) for x, y in zip(xs, ys)], PAN_FPS
 
-    make.__doc__ = f"CGI clips: {read.__doc__}; art: a {seconds:g} s pan of a {PAN_SIZE[0]}x{PAN_SIZE[1]} window"
+    make.__doc__ = f"clips: {read.__doc__}; images: a {seconds:g} s pan of a {w}x{h} window"
     return make
 
 
 register_recipe(Recipe(
-    suite="ugc", media="video", select=is_real_clip, make_clip=clip_reader(2.0, 480),
+    suite="ugc", media="video", select=is_camera_content, make_clip=clip_or_pan(1.0, 480),
     distortions=("h264", "ladder", "motion_blur", "defocus_blur", "sensor_noise", "low_light", "brightness",
-                 "contrast", "saturation"),
+                 "contrast", "saturation", "defocus_blur@2+sensor_noise", "low_light@2+motion_blur",
+                 "brightness@2+defocus_blur"),
     small_distortions=("h264", "ladder", "sensor_noise"),
     teacher="fused full-reference label (MS-SSIM, GMSD, VIF, CIEDE2000; common.data.teacher), mean of 8 frames"))
 
 register_recipe(Recipe(
-    suite="pgc", media="video", select=is_real_clip, make_clip=clip_reader(1.0, 360), label="vmaf",
+    suite="pgc", media="video", select=is_camera_content, make_clip=clip_or_pan(1.0, 360), label="vmaf",
     distortions=CODEC_KINDS, small_distortions=("h264", "ladder"), vmaf=True,
-    teacher="VMAF v0.6.1 (vmaf-torch) over every frame; fused label beside it"))
+    teacher="VMAF v0.6.1 (libvmaf) over every frame; fused label beside it"))
 
 register_recipe(Recipe(
-    suite="game", media="video", select=is_rendered, make_clip=rendered_clip(1.0, 360), label="vmaf",
+    suite="game", media="video", select=is_rendered, make_clip=clip_or_pan(1.0, 360), label="vmaf",
     distortions=CODEC_KINDS, small_distortions=("h264", "ladder"), vmaf=True,
-    teacher="VMAF v0.6.1 (vmaf-torch) over every frame; fused label beside it"))
+    teacher="VMAF v0.6.1 (libvmaf) over every frame; fused label beside it"))

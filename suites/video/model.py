@@ -1,0 +1,162 @@
+"""Video quality models in the CenseoQoE manner: one global feature per frame from the shared backbone, an MLP head
+per frame, temporal pooling of the frame scores (Zhang et al., "CenseoQoE: a framework for video quality
+assessment", 2021). An image is a one-frame video.
+
+Each frame gives the backbone two 224x224 views:
+
+- **fragments**: a 7x7 grid of native-resolution 32x32 mini-patches stitched together (Wu et al., "FAST-VQA",
+  ECCV 2022), so compression, blur and noise keep their scale whatever the frame size, at a fixed cost;
+- **whole frame**: the frame scaled down to 224x224, for exposure, colour and composition.
+
+Frames shorter than 360 lines are first scaled up to 360, as a player would show them: a low rung of a
+resolution ladder looks soft, which is what VMAF (scoring at display size) and viewers see. The full-reference
+model gives the head the distorted frame's features and their difference from the reference's (the distorted
+frame is scaled to the reference's size first, as VMAF does). Videos are sampled at the keyframes nearest to
+8 evenly spread frames, which only keyframe decoding needs (DESIGN section 7).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+
+from common.errors import WeightsError
+from common.media import UniformKeyframes, fragments, to_uint8
+from common.quality import QualityModel, QualityNet
+from common.registry import ModelSpec, register
+
+SIDE = 224  # both views are SIDE x SIDE
+GRID, PATCH = 7, 32  # fragments: GRID x GRID patches of PATCH pixels (GRID * PATCH == SIDE)
+DISPLAY_LINES = 360  # shorter frames are shown (scaled up) at this height first
+FRAMES = 8  # frames per video: the keyframes nearest to FRAMES evenly spread ones
+
+
+def _resize(img: np.ndarray, size: tuple[int, int], resample: int) -> np.ndarray:
+    """An HxWx3 uint8 image at ``size`` = (w, h) through Pillow (antialiased when shrinking)."""
+    return np.array(Image.fromarray(img).resize(size, resample))  # writable, for torch.from_numpy
+
+
+def display_frame(frame: np.ndarray) -> np.ndarray:
+    """The frame as 8-bit RGB, scaled up (bicubic) so its shorter side is at least DISPLAY_LINES."""
+    img = to_uint8(frame)
+    h, w = img.shape[:2]
+    if min(h, w) >= DISPLAY_LINES:
+        return img
+    s = DISPLAY_LINES / min(h, w)
+    return _resize(img, (max(DISPLAY_LINES, round(w * s)), max(DISPLAY_LINES, round(h * s))), Image.BICUBIC)
+
+
+def frame_views(frame: np.ndarray, generator: torch.Generator | None = None) -> Tensor:
+    """(2, 3, SIDE, SIDE) in [0, 1]: fragments (cell-centred, or at random cell positions with a generator) and
+    the whole frame. Only the sampled pixels and the downscaled frame are converted to float."""
+    img = display_frame(frame)
+    frag = fragments(torch.from_numpy(img).permute(2, 0, 1), GRID, PATCH, generator)
+    whole = torch.from_numpy(_resize(img, (SIDE, SIDE), Image.BILINEAR)).permute(2, 0, 1)
+    return torch.stack([frag, whole]).float().div_(255)
+
+
+def match_size(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The distorted frame at the reference's (h, w) size (bicubic), as VMAF compares at display size."""
+    img = to_uint8(frame)
+    return img if img.shape[:2] == size else _resize(img, (size[1], size[0]), Image.BICUBIC)
+
+
+class VideoNet(QualityNet):
+    """Per-frame quality from the pooled backbone features of each view, concatenated (views x features), then
+    BatchNorm and the MLP head. Full-reference: the distorted views' features and their differences from the
+    reference views' features. Input (B, V, 3, H, W): the V distorted views, then (FR) the V reference views."""
+
+    def __init__(self, width: float = 0.375, blocks: tuple[int, int, int, int] = (2, 2, 2, 2), hidden: int = 256,
+                 views: int = 2, full_reference: bool = False) -> None:
+        super().__init__(width, blocks, hidden, inputs=views * (2 if full_reference else 1))
+        self.views, self.full_reference = views, full_reference
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "views": self.views, "full_reference": self.full_reference}
+
+    @classmethod
+    def build(cls, cfg: dict[str, Any]) -> VideoNet:
+        net = super().build(cfg)
+        return cls(net.backbone.width, net.backbone.blocks, net.hidden, int(cfg.get("views", 2)),
+                   bool(cfg.get("full_reference", False)))
+
+    def frame_features(self, x: Tensor) -> Tensor:
+        """(B, V or 2V, 3, H, W) views -> the head's input before BatchNorm, (B, inputs * feature_dim)."""
+        want = self.views * (2 if self.full_reference else 1)
+        if x.ndim != 5 or x.shape[1] != want:
+            raise ValueError(f"expected (B, {want}, 3, H, W) views, got {tuple(x.shape)}")
+        b = x.shape[0]
+        f = self.backbone.pooled(x.flatten(0, 1)).view(b, want, -1)
+        if self.full_reference:
+            dist, ref = f[:, :self.views], f[:, self.views:]
+            f = torch.cat([dist, dist - ref], 1)
+        return f.flatten(1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(B, V', 3, H, W) -> per-frame quality (B,) on the 0-100 scale (not clamped)."""
+        return self.head(self.norm(self.frame_features(x)))
+
+
+class VideoModel(QualityModel):
+    """No-reference video (and image) quality 0-100: per-frame scores of 8 keyframe-aligned frames, mean-pooled.
+    Subclasses name the model and its weights."""
+
+    mode = "NR"
+    net_class = VideoNet
+
+    def __init__(self, device: str | torch.device = "cpu", weights: str | None = None) -> None:
+        super().__init__(device, weights)
+        self.sampler = UniformKeyframes(FRAMES)
+        if self.net.full_reference != (self.mode == "FR"):
+            kind = "full-reference" if self.net.full_reference else "no-reference"
+            raise WeightsError(f"{weights or self.weights_name} holds a {kind} network; model {self.name} is "
+                               f"{self.mode}: use weights trained for it")
+
+    def prepare(self, frame: np.ndarray, ref: np.ndarray | None, state: dict[str, Any]) -> Tensor:
+        return frame_views(frame)
+
+    def train_views(self, frame: np.ndarray, rng: np.random.Generator) -> Tensor:
+        """Training input of one frame: fragments at random cell positions, both views flipped together at random."""
+        views = frame_views(frame, torch.Generator().manual_seed(int(rng.integers(2**31))))
+        return views.flip(-1) if rng.random() < 0.5 else views
+
+
+class UGCModel(VideoModel):
+    """User-generated video and photos: capture and upload degradations."""
+
+    name, weights_name = "ugc", "video-ugc"
+
+
+class PGCModel(VideoModel):
+    """Professionally produced video through codec and resolution ladders (trained to VMAF)."""
+
+    name, weights_name = "pgc", "video-pgc"
+
+
+class GameModel(VideoModel):
+    """Game, CGI and animated video through codec and resolution ladders (trained to VMAF)."""
+
+    name, weights_name = "game", "video-game"
+
+
+class PGCFullReferenceModel(VideoModel):
+    """Compressed video against its source: the distorted and reference views of each frame (trained to VMAF)."""
+
+    name, weights_name = "pgc-fr", "video-pgc-fr"
+    mode = "FR"
+    sizes_own_reference = True  # the distorted frame is scaled to the reference here, not the other way round
+
+    def prepare(self, frame: np.ndarray, ref: np.ndarray | None, state: dict[str, Any]) -> Tensor:
+        if ref is None:
+            raise ValueError(f"model {self.name} is full-reference: give the reference with --ref")
+        return torch.cat([frame_views(match_size(frame, ref.shape[:2])), frame_views(ref)])
+
+
+for _cls, _what in ((UGCModel, "User-generated video and photos: capture and upload degradations"),
+                    (PGCModel, "Professionally compressed video: codec and resolution ladders, VMAF-like"),
+                    (GameModel, "Game, CGI and animated video under codec ladders, VMAF-like"),
+                    (PGCFullReferenceModel, "Compressed video against its source, VMAF-like")):
+    register(ModelSpec(_cls.name, _cls, f"{_what}, 0-100", suite="video", weights=_cls.weights_name))

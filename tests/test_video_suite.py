@@ -1,0 +1,172 @@
+"""The video suite: views, keyframe sampling, the four registered models, cross-file batching, the training recipe."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from common.cli import TRAIN_RECIPES, main
+from common.errors import WeightsError
+from common.media import UniformKeyframes, keyframe_indices, parse_sampler, probe_video, read_media, sample_indices
+from common.registry import get_spec, load_model
+from common.runner import score_folder
+from common.weights import load_state
+from suites.video import model as video_model
+from suites.video.model import DISPLAY_LINES, SIDE, VideoNet, display_frame, frame_views
+from suites.video.train import RECIPES
+from tests import mediagen
+
+TINY = {"width": 0.125, "hidden": 16}
+
+
+def tiny_weights(path: Path, full_reference: bool = False) -> Path:
+    """A random-init video net in the shipped weight-file form (a real network, just small and untrained)."""
+    torch.manual_seed(0)
+    net = VideoNet(width=TINY["width"], hidden=TINY["hidden"], full_reference=full_reference).eval()
+    torch.save(net.export({"note": "random init for tests"}), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("video-weights")
+    return {"nr": tiny_weights(d / "nr.pt"), "fr": tiny_weights(d / "fr.pt", full_reference=True)}
+
+
+def test_views_keep_native_scale_and_show_small_frames_at_display_size() -> None:
+    big = mediagen.image_content(1280, 720)
+    v = frame_views(big)
+    assert v.shape == (2, 3, SIDE, SIDE) and v.dtype == torch.float32 and 0 <= v.min() and v.max() <= 1
+    # the fragment view's top-left mini-patch is a native-resolution crop of the frame, not a rescaled one
+    patch = (v[0, :, :32, :32] * 255).round().byte().permute(1, 2, 0).numpy()
+    cell_h, cell_w = 720 // 7, 1280 // 7
+    y, x = (cell_h - 32) // 2, (cell_w - 32) // 2
+    assert np.array_equal(patch, big[y:y + 32, x:x + 32])
+    small = mediagen.image_content(320, 180)
+    assert display_frame(small).shape[:2] == (DISPLAY_LINES, 640)
+    assert frame_views(small).shape == (2, 3, SIDE, SIDE)
+    deep = (mediagen.image_content(400, 400).astype(np.uint16) * 257)
+    assert torch.allclose(frame_views(deep), frame_views(mediagen.image_content(400, 400)), atol=1 / 255)
+
+
+def test_keyframe_sampler_snaps_to_keyframes_and_falls_back(tmp_path: Path) -> None:
+    s = parse_sampler("keyframes:4")
+    assert s == UniformKeyframes(4) and str(s) == "keyframes:4"
+    assert s.indices(100, 25.0, [0, 25, 50, 75]) == [0, 25, 50, 75]
+    assert s.indices(100, 25.0, [0, 50]) == UniformKeyframes(4).indices(100, 25.0)  # too few keyframes: uniform
+    assert s.indices(100, 25.0) == [12, 37, 62, 87]
+    with pytest.raises(ValueError):
+        parse_sampler("keyframes:0")
+    clip = mediagen.make_clip(tmp_path / "gop.mp4", n_frames=40, size=(160, 120), gop=10)
+    keys = keyframe_indices(clip)
+    assert keys == [0, 10, 20, 30]
+    info = probe_video(clip)
+    idx = sample_indices(s, info.n_frames, info.fps, lambda: keyframe_indices(clip))
+    assert idx == [0, 10, 20, 30]
+    frames = list(read_media(clip, idx, info=info))  # keyframe-only decoding returns exactly those frames
+    assert [f.index for f in frames] == idx
+    assert [mediagen.frame_code(f.data) for f in frames] == idx
+
+
+def test_registered_models_and_their_weights(weights: dict[str, Path], tmp_path: Path) -> None:
+    for name, mode in (("ugc", "NR"), ("pgc", "NR"), ("game", "NR"), ("pgc-fr", "FR")):
+        spec = get_spec(name)
+        assert spec.suite == "video" and spec.mode == mode and spec.weights == f"video-{name}"
+        m = load_model(name, device="cpu", weights=str(weights["fr" if mode == "FR" else "nr"]))
+        assert m.name == name and str(m.sampler) == "keyframes:8" and m.score_range == (0.0, 100.0)
+    with pytest.raises(WeightsError, match="full-reference network"):
+        load_model("ugc", device="cpu", weights=str(weights["fr"]))
+    with pytest.raises(WeightsError, match="no-reference network"):
+        load_model("pgc-fr", device="cpu", weights=str(weights["nr"]))
+    assert set(TRAIN_RECIPES) == {"backbone", *RECIPES}
+
+
+def test_scores_have_frames_and_fr_scales_the_distorted_frame(weights: dict[str, Path], tmp_path: Path) -> None:
+    clip = mediagen.make_clip(tmp_path / "a.mp4", n_frames=30, size=(320, 240))
+    nr = load_model("ugc", device="cpu", weights=str(weights["nr"]))
+    r = nr.score(clip)
+    assert r.ok and 0 <= r.score <= 100 and len(r.frames) == 8 and r.model == "ugc"
+    assert nr.score(mediagen.image_content(300, 200)).frames[0].frame == 0
+    fr = load_model("pgc-fr", device="cpu", weights=str(weights["fr"]))
+    ref = mediagen.make_clip(tmp_path / "ref.mp4", n_frames=12, size=(320, 240))
+    low = mediagen.make_clip(tmp_path / "low.mp4", n_frames=12, size=(160, 120))
+    same, scaled = fr.score(ref, ref=ref), fr.score(low, ref=ref)  # a lower ladder rung against its source
+    assert same.ok and scaled.ok and len(scaled.frames) == 8
+    assert same.score != scaled.score
+    assert not fr.score(ref).ok  # FR without a reference: a clear error in the row
+
+
+def test_one_model_call_serves_frames_of_several_files(weights: dict[str, Path], tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    for i in range(4):
+        mediagen.make_clip(folder / f"clip{i}.mp4", n_frames=10 + 5 * i, size=(320 + 32 * i, 240))
+    for i in range(3):
+        from PIL import Image
+
+        Image.fromarray(mediagen.image_content(200 + 50 * i, 150)).save(folder / f"img{i}.png")
+    model = load_model("ugc", device="cpu", weights=str(weights["nr"]))
+    sizes: list[int] = []
+    forward = model.forward
+    monkeypatch.setattr(model, "forward", lambda batch: (sizes.append(len(batch)), forward(batch))[1])
+    out = tmp_path / "scores.jsonl"
+    results = score_folder(model, [folder], out=out, progress=False)
+    assert all(r.ok for r in results) and len(results) == 7
+    frames = sum(len(r.frames) for r in results)
+    assert sum(sizes) == frames and max(sizes) > 8, f"no model call mixed files: {sizes}"
+    assert len(out.read_text().splitlines()) == 7
+
+
+def tiny_set(root: Path) -> Path:
+    """A labelled video set in the builder's layout: 4 contents x (pristine + 3 levels of H.264), train and test."""
+    rows = []
+    for c in range(4):
+        split = "test" if c == 3 else "train"
+        def content(i: int, c: int = c) -> np.ndarray:
+            return mediagen.clip_content(i + 50 * c, 320, 240)
+
+        (root / f"c{c}").mkdir(parents=True)
+        mediagen.make_clip(root / f"c{c}" / "pristine.mp4", n_frames=8, content=content)
+        rows.append([f"c{c}/pristine.mp4", "", f"content{c}", "pristine", 0, {"vmaf": 98.0, "fused": 100.0}, split])
+        for lv, crf in ((1, 30), (2, 40), (3, 51)):
+            dist = root / f"c{c}" / f"h264_{lv}.mp4"
+            mediagen.make_clip(dist, n_frames=8, content=content, options={"crf": str(crf)})
+            rows.append([f"c{c}/h264_{lv}.mp4", f"c{c}/pristine.mp4", f"content{c}", "h264", lv,
+                         {"vmaf": 95.0 - 25 * lv, "fused": 90.0 - 20 * lv}, split])
+    import csv
+
+    with open(root / "manifest.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["path", "ref", "content", "kind", "level", "labels", "split"])
+        for r in rows:
+            w.writerow(r[:5] + [json.dumps(r[5])] + r[6:])
+    (root / "manifest.json").write_text(json.dumps({"suite": "pgc", "label": "vmaf", "labels": ["fused", "vmaf"],
+                                                    "media": "video"}))
+    return root
+
+
+@pytest.mark.parametrize("recipe", ["pgc", "pgc-fr"])
+def test_dqa_train_video_recipe(recipe: str, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path,
+                                monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tiny_set(tmp_path_factory.mktemp("set") / "pgc")
+    monkeypatch.setenv("DQA_DATA", str(tmp_path / "data"))
+    out = tmp_path / f"{recipe}.pt"
+    args = ["-q", "train", recipe, "--set", str(root), "--out", str(out), "--epochs", "3", "--batch", "4"]
+    assert main(args) == 0
+    state = load_state(out)
+    cfg = state["config"]
+    assert cfg["full_reference"] == (recipe == "pgc-fr") and cfg["train_clips"] + cfg["val_clips"] == 12
+    assert cfg["label"] == "vmaf" and cfg["command"].startswith(f"dqa -q train {recipe}")
+    assert all(v.dtype == torch.float16 for v in state["quality"].values() if v.is_floating_point())
+    feats = list((tmp_path / "data" / "runs" / recipe).glob("features-*/chunk*.npy"))
+    assert feats, "the backbone features of the training clips are cached"
+    model = load_model(recipe, device="cpu", weights=str(out))
+    test = root / "c3"
+    r = model.score(test / "h264_3.mp4", ref=test / "pristine.mp4" if recipe == "pgc-fr" else None)
+    assert r.ok and 0 <= r.score <= 100
+    assert main(args) == 0  # a second run reuses the cached features and the finished checkpoint
+    assert video_model.FRAMES == 8
