@@ -89,12 +89,12 @@ def _decode_only(path: Path, sampler: TemporalSampler, opts: ScoreOptions, pixel
 
 
 def bench(name: str, path: Path, ref: str | None = None, device: str = "cpu", repeat: int = 1,
-          sampler: TemporalSampler | None = None, **options: Any) -> BenchReport:
+          sampler: TemporalSampler | None = None, weights: str | None = None, **options: Any) -> BenchReport:
     """Time decode-only and end-to-end scoring of ``path`` (FR models without ``ref`` use the file itself)."""
     from common.registry import load_model, resolve_device
 
     dev = resolve_device(device)
-    model = BackboneFeatures(dev) if name == "backbone" else load_model(name, device=dev)
+    model = BackboneFeatures(dev) if name == "backbone" else load_model(name, device=dev, weights=weights)
     opts = ScoreOptions(sampler=sampler, progress=False, **options)
     sampler = sampler or model.sampler
     ref_path = Path(ref) if ref else (path if model.mode == "FR" else None)

@@ -328,7 +328,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             continue
         report = bench(args.suite, Path(args.path), ref=args.ref, device=device, repeat=args.repeat,
                        sampler=parse_sampler(args.sampler) if args.sampler else None, raw=_raw_from_args(args),
-                       backend=args.backend, workers=args.workers)
+                       backend=args.backend, workers=args.workers, weights=args.weights)
         print(report.table())
     return 0
 

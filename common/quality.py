@@ -8,6 +8,7 @@ point of ``dqa finetune``.
 """
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from common.backbone import ResNetBackbone
+from common.backbone import ResNetBackbone, fold_batchnorm
 from common.errors import WeightsError
 from common.media import UniformK, grid_crops, resize, to_tensor
 from common.model import Model
@@ -126,6 +127,8 @@ class QualityModel(Model):
         state, sha = load_weights(self.weights_name, weights)
         super().__init__(device, weights_sha256=sha)
         self.net = self.net_class.from_export(state, str(weights or self.weights_name)).eval()
+        self.inference_net = copy.deepcopy(self.net)  # scoring runs this copy, with BatchNorm folded into the convs;
+        self.inference_net.backbone = fold_batchnorm(self.net.backbone)  # ``net`` stays the trainable network
         self.config = dict(state["config"])
         self.sampler = UniformK(8)
         self.to(self.device)
@@ -149,11 +152,14 @@ class QualityModel(Model):
         return views.flip(-1) if rng.random() < 0.5 else views
 
     def forward(self, batch: Tensor) -> Tensor:
-        return self.net(batch).clamp(0, 100)
+        if batch.ndim == 5:  # (B, V, 3, H, W) views: channels-last per view, as the convolutions run fastest
+            batch = batch.flatten(0, 1).contiguous(memory_format=torch.channels_last).unflatten(0, batch.shape[:2])
+        return self.inference_net(batch).clamp(0, 100)
 
     def to(self, device: str | torch.device) -> Model:
         super().to(device)
         self.net.to(self.device, memory_format=torch.channels_last)
+        self.inference_net.to(self.device, memory_format=torch.channels_last)
         return self
 
 

@@ -115,6 +115,11 @@ class _ByteQueue:
             self.used = 0
             self.cond.notify_all()
 
+    def pending(self) -> int:
+        """Items waiting to be taken."""
+        with self.cond:
+            return len(self.items)
+
     def get(self, timeout: float) -> tuple | None:
         with self.cond:
             if not self.items and not self.cond.wait_for(lambda: bool(self.items), timeout):
@@ -303,6 +308,10 @@ class _Batcher:
             return self.run(max(self.buckets, key=lambda k: len(self.buckets[k])))
         return []
 
+    def holds(self, job_idx: int) -> bool:
+        """Whether frames of this job wait in a bucket."""
+        return any(j == job_idx for items in self.buckets.values() for j, _, _ in items)
+
     def flush(self) -> Scored:
         out = []
         for key in list(self.buckets):
@@ -436,6 +445,8 @@ def run_jobs(model: Model, jobs: Sequence[Job], opts: ScoreOptions = ScoreOption
                 collect(batcher.add(idx, frame_idx, x))
             elif kind == "end":
                 st.total, st.extras = msg[2], msg[3]
+                if not q.pending() and batcher.holds(idx):  # nothing else to batch with: score its last frames now
+                    collect(batcher.flush())
                 complete(idx)
             else:
                 st.error = msg[2]

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import bisect
+import functools
 import logging
+import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -224,7 +226,14 @@ class _PacketIndex:
 
 
 def _packet_index(path: str) -> _PacketIndex | None:
-    """Demux (without decoding) to map timestamps to frame indices; None when timestamps are missing or repeat."""
+    """Demux (without decoding) to map timestamps to frame indices; None when timestamps are missing or repeat.
+    Cached per file version, as the sampler (keyframes) and the decoder (seeking) both need it."""
+    st = os.stat(path)
+    return _cached_packet_index(path, st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_packet_index(path: str, mtime_ns: int, size: int) -> _PacketIndex | None:
     pts, keys = [], []
     with av.open(path) as container:
         for packet in container.demux(container.streams.video[0]):

@@ -28,7 +28,7 @@ from common.media import UniformK, media_kind, probe_video, read_media
 from common.train.finetune import FinetuneLoss
 from common.train.trainer import Fit, TrainConfig, Trainer, seed_everything
 from common.weights import load_weights, record_weights, weights_dir
-from suites.video.model import VideoNet, frame_views, match_size
+from suites.video.model import SIDE, VideoNet, frame_views, match_size
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,7 @@ FRAMES = 4  # uniform frames of each training clip
 PASSES = 2  # views per frame: the inference views, then random fragment positions (flipped at random)
 VAL_SHARE = 5  # one training content in five validates
 CHUNK = 64  # clips per cache file: extraction resumes from the last whole chunk
+VIEWS_VERSION = 2  # bump when the views change, so cached features are not reused
 
 
 @dataclass(frozen=True)
@@ -61,22 +62,51 @@ def _frames(path: Path) -> list[np.ndarray]:
     return [f.data for f in read_media(path, idx, info=info)]
 
 
-def clip_views(item: Item, full_reference: bool, seed: int) -> Tensor:
-    """(PASSES, frames, V, 3, S, S) views of one clip: pass 0 as scored, later passes with random fragments."""
-    frames = _frames(item.path)
-    refs = _frames(item.ref or item.path) if full_reference else [None] * len(frames)
+def content_seed(content: str) -> int:
+    """A stable seed per content: a distorted clip and its reference get the same random fragment positions."""
+    return int.from_bytes(hashlib.sha1(content.encode()).digest()[:4], "little")
+
+
+def clip_views(frames: list[np.ndarray], seed: int, size: tuple[int, int] | None = None) -> Tensor:
+    """(PASSES, frames, V, 3, S, S) views: pass 0 as scored, later passes with fragments at random cell positions
+    (seeded by ``seed``, pass and frame) and flipped at random. ``size`` (h, w): scale frames to it first (FR)."""
     passes = []
     for p in range(PASSES):
-        gen = torch.Generator().manual_seed(seed * 1000 + p) if p else None
         flip = p > 0 and np.random.default_rng((seed, p)).random() < 0.5
         views = []
-        for f, r in zip(frames, refs):
-            v = frame_views(f if r is None else match_size(f, r.shape[:2]), gen)
-            if r is not None:
-                v = torch.cat([v, frame_views(r, None if gen is None else torch.Generator().manual_seed(seed * 1000 + p))])
+        for k, f in enumerate(frames):
+            gen = torch.Generator().manual_seed((seed * 7919 + p) * 1009 + k) if p else None
+            v = frame_views(f if size is None else match_size(f, size), gen)
             views.append(v.flip(-1) if flip else v)
         passes.append(torch.stack(views))
     return torch.stack(passes)
+
+
+def _pooled(net: VideoNet, views: Tensor) -> Tensor:
+    """(P, F, V, 3, S, S) views -> (P, F, V, D) pooled backbone features."""
+    with torch.inference_mode():
+        return net.view_features(views.flatten(0, 1)).unflatten(0, views.shape[:2])
+
+
+def clip_features(net: VideoNet, item: Item, refs: dict[Path, tuple[Tensor, tuple[int, int]]]) -> Tensor:
+    """Head inputs (PASSES, FRAMES, D) of one clip; FR reference features are kept in ``refs`` (per reference file,
+    computed once for all the clips of a content)."""
+    seed = content_seed(item.content)
+    ref_feats, size = None, None
+    if net.full_reference:
+        ref = item.ref or item.path
+        if ref not in refs:
+            frames = _frames(ref)
+            refs.clear()  # the items of a content come together: keep one reference
+            refs[ref] = _pooled(net, clip_views(frames, seed)), frames[0].shape[:2]
+        ref_feats, size = refs[ref]
+    dist = _pooled(net, clip_views(_frames(item.path), seed, size))
+    if ref_feats is not None:
+        n = min(dist.shape[1], ref_feats.shape[1])
+        dist, ref_feats = dist[:, :n], ref_feats[:, :n]
+    f = net.head_input(dist.flatten(0, 1), None if ref_feats is None else ref_feats.flatten(0, 1))
+    f = f.view(PASSES, dist.shape[1], -1)
+    return torch.cat([f, f[:, -1:].expand(-1, FRAMES - f.shape[1], -1)], 1) if f.shape[1] < FRAMES else f
 
 
 def extract(net: VideoNet, items: list[Item], cache: Path, progress: bool = True) -> np.ndarray:
@@ -85,18 +115,14 @@ def extract(net: VideoNet, items: list[Item], cache: Path, progress: bool = True
     cache.mkdir(parents=True, exist_ok=True)
     net.eval()
     chunks = []
+    refs: dict[Path, tuple[Tensor, tuple[int, int]]] = {}
     bar = tqdm(total=len(items), desc="features", unit="clip", disable=not progress)
     for start in range(0, len(items), CHUNK):
         path = cache / f"chunk{start // CHUNK:05d}.npy"
         if not path.exists():
             out = []
-            for i, item in enumerate(items[start:start + CHUNK], start):
-                v = clip_views(item, net.full_reference, seed=i)
-                with torch.inference_mode():
-                    f = net.frame_features(v.flatten(0, 1).contiguous(memory_format=torch.contiguous_format))
-                f = f.view(PASSES, v.shape[1], -1)
-                f = torch.cat([f, f[:, -1:].expand(-1, FRAMES - f.shape[1], -1)], 1) if f.shape[1] < FRAMES else f
-                out.append(f.half().numpy())
+            for item in items[start:start + CHUNK]:
+                out.append(clip_features(net, item, refs).half().numpy())
                 bar.update(1)
             tmp = path.with_suffix(".tmp.npy")
             np.save(tmp, np.stack(out))
@@ -171,7 +197,7 @@ def train(name: str, out: str | Path, set_dir: str | Path, config: TrainConfig, 
                          f"`dqa data build --suite {recipe.set}` (a --test-only build has no train rows)")
     seed_everything(config.seed)
     net, backbone_sha = start_net(recipe, hidden, backbone)
-    key = hashlib.sha256(f"{manifest.sha256}|{backbone_sha}|{recipe.full_reference}|{FRAMES}|{PASSES}".encode())
+    key = hashlib.sha256(f"{manifest.sha256}|{backbone_sha}|{recipe.full_reference}|{FRAMES}|{PASSES}|{SIDE}|{VIEWS_VERSION}".encode())
     run = Path(run_dir) if run_dir else manifest.root.parent.parent / "runs" / name
     train_items, val_items = split_items(items)
     feats_dir = run / f"features-{key.hexdigest()[:12]}"  # one per set, backbone and view recipe
@@ -196,7 +222,7 @@ def train(name: str, out: str | Path, set_dir: str | Path, config: TrainConfig, 
     torch.save(net.export({"command": command, "model": name, **training}), out)
     if out.resolve().parent == weights_dir().resolve():
         record_weights(out.stem, out, {
-            "architecture": "shared ResNet-18-family backbone (frozen) on two 224x224 views per frame (fragments + "
+            "architecture": f"shared ResNet-18-family backbone (frozen) on two {SIDE}x{SIDE} views per frame (fragments + "
                             "whole frame)" + (" of the distorted and the reference frame" if recipe.full_reference
                                               else "") + ", BatchNorm + MLP head per frame, mean pooling "
                             "(suites.video.model.VideoNet); fp16",

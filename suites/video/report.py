@@ -1,0 +1,102 @@
+"""``python -m suites.video.report``: the video models' acceptance figures, from the ``dqa eval`` tables.
+
+Reads ``docs/eval/{ugc,pgc,game}.json`` (written by ``dqa eval`` on the held-out test split of each set), writes
+``docs/eval/video.md`` - for each model the figure it is judged on, its goal, and the baselines on the same
+items - and records the figures in the weights manifest (``measured.held_out``) of each model whose evaluated
+weights are the ones listed there.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from common.weights import load_manifest, record_measured
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Goal:
+    """One acceptance figure: the model, its table, the column and the least value."""
+
+    model: str
+    table: str
+    column: str
+    least: float
+    what: str
+
+
+GOALS = (Goal("pgc", "pgc", "srcc", 0.90, "SRCC with VMAF"),
+         Goal("pgc-fr", "pgc", "srcc", 0.95, "SRCC with VMAF"),
+         Goal("game", "game", "srcc", 0.90, "SRCC with VMAF on held-out CGI and art"),
+         Goal("ugc", "ugc", "l_test", 0.90, "L-test (severity order)"),
+         Goal("ugc", "ugc", "d_auc", 0.95, "D-test AUC (pristine vs distorted)"))
+BASELINES = ("niqe", "brisque", "psnr", "ssim")
+
+
+def _rows(folder: Path, table: str) -> tuple[dict, dict[str, dict]]:
+    path = folder / f"{table}.json"
+    if not path.is_file():
+        raise ValueError(f"{path} not found: run `dqa eval --manifest $DQA_DATA/sets/{table} --models ...` first")
+    data = json.loads(path.read_text())
+    return data, {m["model"]: m for m in data["models"]}
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def report(folder: Path = Path("docs/eval"), record: bool = True) -> str:
+    """Write ``folder/video.md`` and (``record``) the manifest figures; return the markdown."""
+    tables = {t: _rows(folder, t) for t in sorted({g.table for g in GOALS})}
+    manifest = load_manifest()
+    lines = ["# Video models: acceptance figures", "",
+             "Written by `python -m suites.video.report` from the `dqa eval` tables of the held-out test split "
+             "(`docs/eval/ugc.md`, `pgc.md`, `game.md`, where every column and the commands are); regenerate it "
+             "rather than edit it. Baselines are scored on the same items.", "",
+             "| model | figure | goal | value | met | " + " | ".join(BASELINES) + " | test items (contents) |",
+             "|---|---|---:|---:|:-:|" + "---:|" * len(BASELINES) + "---|"]
+    measured: dict[str, dict] = {}
+    for g in GOALS:
+        data, rows = tables[g.table]
+        row = rows.get(g.model)
+        if row is None:
+            raise ValueError(f"{folder / g.table}.json has no row for {g.model}: evaluate it with --models {g.model}")
+        value = row[g.column]
+        base = [_fmt(rows[b][g.column]) if b in rows and (b not in ("psnr", "ssim") or g.model == "pgc-fr") else ""
+                for b in BASELINES]
+        s = data["set"]
+        lines.append(f"| `{g.model}` | {g.what} | {g.least:.2f} | {_fmt(value)} | "
+                     f"{'yes' if value is not None and value >= g.least else 'no'} | " + " | ".join(base)
+                     + f" | {row['n']} of {s['rows']} ({s['contents']}) |")
+        entry = measured.setdefault(g.model, {"set": s["manifest"], "set_sha256": s["sha256"], "label": s["label"],
+                                              "weights_sha256": row["weights_sha256"], "command": row["command"],
+                                              "rows": row["n"], "contents": s["contents"]})
+        entry.update({k: row[k] for k in ("srcc", "plcc", "krcc", "rmse", "d_auc", "l_test", "p_test")})
+    lines += ["", "PSNR and SSIM are full-reference, so they appear beside `pgc-fr` only. The `ugc` set's label is "
+              "the fused full-reference teacher; `pgc` and `game` are labelled by VMAF.", ""]
+    text = "\n".join(lines)
+    (folder / "video.md").write_text(text)
+    if record:
+        for name, figures in measured.items():
+            entry = manifest.get(f"video-{name}")
+            if entry and entry.get("sha256") == figures["weights_sha256"]:
+                record_measured(f"video-{name}", {"held_out": figures})
+            else:
+                log.warning("video-%s: the evaluated weights are not the manifest's; figures not recorded", name)
+    return text
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--folder", default="docs/eval", help="folder of the dqa eval tables (default docs/eval)")
+    p.add_argument("--no-record", action="store_true", help="do not write the figures into weights/manifest.json")
+    a = p.parse_args(argv)
+    print(report(Path(a.folder), record=not a.no_record))
+
+
+if __name__ == "__main__":
+    main()
