@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from common.backbone import ResNetBackbone, load_torchvision_checkpoint
+from common.backbone import ResNetBackbone, fold_batchnorm, load_torchvision_checkpoint
 from common.errors import WeightsError
 
 
@@ -66,3 +66,22 @@ def test_load_torchvision_checkpoint(tmp_path: Path) -> None:
         load_torchvision_checkpoint(path, ResNetBackbone(width=0.5))
     with pytest.raises(WeightsError, match="no such"):
         load_torchvision_checkpoint(tmp_path / "missing.pth")
+
+
+def test_folded_batchnorm_gives_the_same_features() -> None:
+    torch.manual_seed(0)
+    net = ResNetBackbone(width=0.25)
+    with torch.no_grad():  # non-trivial BatchNorm statistics and affine parameters
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.2, 0.2)
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.1, 0.1)
+    net.eval()
+    folded = fold_batchnorm(net)
+    x = torch.rand(2, 3, 96, 96)
+    with torch.inference_mode():
+        assert torch.allclose(net.pooled(x), folded.pooled(x), atol=1e-4, rtol=1e-4)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())  # the original is untouched

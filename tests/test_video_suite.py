@@ -170,3 +170,32 @@ def test_dqa_train_video_recipe(recipe: str, tmp_path_factory: pytest.TempPathFa
     assert r.ok and 0 <= r.score <= 100
     assert main(args) == 0  # a second run reuses the cached features and the finished checkpoint
     assert video_model.FRAMES == 8
+
+
+def test_report_checks_each_goal_against_the_eval_tables(tmp_path: Path) -> None:
+    from suites.video.report import GOALS, report
+
+    def row(model: str, **figures: float) -> dict:
+        base = {"model": model, "weights_sha256": "0" * 64, "command": f"dqa eval --models {model}", "n": 100,
+                "srcc": 0.5, "plcc": 0.5, "krcc": 0.4, "rmse": 10.0, "d_auc": 0.6, "l_test": 0.5, "p_test": 0.6}
+        return {**base, **figures}
+
+    tables = {"pgc": [row("pgc", srcc=0.93), row("pgc-fr", srcc=0.94), row("niqe", srcc=0.1), row("psnr", srcc=0.8)],
+              "game": [row("game", srcc=0.91), row("brisque", srcc=-0.2)],
+              "ugc": [row("ugc", l_test=0.95, d_auc=0.9), row("niqe", l_test=0.3, d_auc=0.5)]}
+    for name, models in tables.items():
+        (tmp_path / f"{name}.json").write_text(json.dumps({
+            "set": {"manifest": f"$DQA_DATA/sets/{name}", "sha256": "1" * 64, "label": "vmaf", "rows": 120,
+                    "contents": 5}, "models": models}))
+    text = report(tmp_path, record=False)
+    lines = {(ln.split("|")[1].strip(), ln.split("|")[2].strip()): ln for ln in text.splitlines()
+             if ln.startswith("| `")}
+    assert len(lines) == len(GOALS)
+    assert "| 0.930 | yes |" in lines[("`pgc`", "SRCC with VMAF")]
+    assert "| 0.940 | no |" in lines[("`pgc-fr`", "SRCC with VMAF")] and "0.800" in lines[("`pgc-fr`", "SRCC with VMAF")]
+    assert "| 0.900 | no |" in lines[("`ugc`", "D-test AUC (pristine vs distorted)")]
+    assert "| 0.950 | yes |" in lines[("`ugc`", "L-test (severity order)")]
+    assert (tmp_path / "video.md").read_text() == text
+    (tmp_path / "game.json").unlink()
+    with pytest.raises(ValueError, match="dqa eval"):
+        report(tmp_path, record=False)

@@ -38,9 +38,13 @@ FRAMES = 8  # frames per video: the keyframes nearest to FRAMES evenly spread on
 
 
 def _resize(img: np.ndarray, size: tuple[int, int], resample: int) -> np.ndarray:
-    """An HxWx3 uint8 image at ``size`` = (w, h) through Pillow (antialiased when shrinking; large reductions
-    start with a box reduction, which halves the time of a 1080p frame at no visible cost)."""
-    return np.array(Image.fromarray(img).resize(size, resample, reducing_gap=2.0))  # writable, for torch
+    """An HxWx3 uint8 image at ``size`` = (w, h) through Pillow. Shrinking starts with a box reduction by the
+    largest whole factors (the antialiasing filter, at a fifth of the time of a full resample of 1080p)."""
+    im = Image.fromarray(img)
+    fx, fy = im.width // size[0], im.height // size[1]
+    if fx > 1 or fy > 1:
+        im = im.reduce((max(1, fx), max(1, fy)))
+    return np.array(im.resize(size, resample))  # writable, for torch.from_numpy
 
 
 def display_frame(frame: np.ndarray) -> np.ndarray:
