@@ -92,8 +92,13 @@ class ResNetBackbone(nn.Module):
 
     def pooled(self, x: torch.Tensor) -> torch.Tensor:
         """Global mean and standard deviation of every stage, concatenated: (B, 2 * sum(channels))."""
+        return self.pool(self.forward(x))
+
+    @staticmethod
+    def pool(maps: list[torch.Tensor]) -> torch.Tensor:
+        """:meth:`pooled` of stage maps already computed."""
         out = []
-        for f in self.forward(x):
+        for f in maps:
             f = f.float().flatten(2)
             out += [f.mean(-1), f.std(-1, unbiased=False)]
         return torch.cat(out, 1)

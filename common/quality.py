@@ -41,10 +41,11 @@ class QualityNet(nn.Module):
     """
 
     def __init__(self, width: float = 0.375, blocks: tuple[int, int, int, int] = (2, 2, 2, 2), hidden: int = 256,
-                 inputs: int = 1) -> None:
+                 inputs: int = 1, input_unit: float = 1.0) -> None:
         super().__init__()
         self.backbone = ResNetBackbone(width=width, blocks=blocks)
-        d = self.backbone.feature_dim * inputs  # subclasses concatenate the pooled features of several inputs
+        # the head reads ``inputs`` blocks of ``input_unit`` x the pooled feature width (subclasses concatenate more)
+        d = int(self.backbone.feature_dim * input_unit) * inputs
         self.hidden = hidden
         self.norm = nn.BatchNorm1d(d)
         self.quality = mlp(d, hidden, 1)

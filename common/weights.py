@@ -62,7 +62,8 @@ def resolve(name: str) -> tuple[Path, dict[str, Any]]:
     manifest = load_manifest(folder)
     if name not in manifest:
         raise WeightsError(
-            f"weights {name!r} are not in {folder / MANIFEST}; reinstall dqa or set DQA_WEIGHTS to a folder that has them"
+            f"weights {name!r} are not in {folder / MANIFEST}: this dqa does not ship them (see `dqa list`); pass "
+            "--weights FILE (e.g. one written by `dqa train`), or set DQA_WEIGHTS to a folder that has them"
         )
     entry = manifest[name]
     path = folder / entry["file"]

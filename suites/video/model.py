@@ -72,14 +72,28 @@ def match_size(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return img if img.shape[:2] == size else _resize(img, (size[1], size[0]), Image.BICUBIC)
 
 
+def stage_distances(dist: list[Tensor], ref: list[Tensor]) -> Tensor:
+    """Per-channel distances of aligned feature maps, as LPIPS computes them (Zhang et al., "The unreasonable
+    effectiveness of deep features as a perceptual metric", CVPR 2018): each location's channel vector scaled to
+    unit length, squared differences averaged over the locations. (N, sum of channels) from each stage's maps."""
+    out = []
+    for d, r in zip(dist, ref):
+        d, r = d.float(), r.float()
+        d = d / (d.pow(2).sum(1, keepdim=True).sqrt() + 1e-6)
+        r = r / (r.pow(2).sum(1, keepdim=True).sqrt() + 1e-6)
+        out.append((d - r).pow(2).mean((2, 3)))
+    return torch.cat(out, 1)
+
+
 class VideoNet(QualityNet):
-    """Per-frame quality from the pooled backbone features of each view, concatenated (views x features), then
-    BatchNorm and the MLP head. Full-reference: the distorted views' features and their differences from the
-    reference views' features. Input (B, V, 3, H, W): the V distorted views, then (FR) the V reference views."""
+    """Per-frame quality from the pooled backbone features of each view (views x features), BatchNorm and the MLP
+    head. Full-reference: the distorted views' pooled features and, per view, the LPIPS-style distances of the
+    distorted and reference feature maps (the fragments of both sides sit at the same positions, so their maps
+    align). Input (B, V, 3, H, W): the V distorted views, then (FR) the V reference views."""
 
     def __init__(self, width: float = 0.375, blocks: tuple[int, int, int, int] = (2, 2, 2, 2), hidden: int = 256,
                  views: int = 2, full_reference: bool = False) -> None:
-        super().__init__(width, blocks, hidden, inputs=views * (2 if full_reference else 1))
+        super().__init__(width, blocks, hidden, inputs=views * 3 if full_reference else views * 2, input_unit=0.5)
         self.views, self.full_reference = views, full_reference
 
     def config(self) -> dict[str, Any]:
@@ -91,27 +105,29 @@ class VideoNet(QualityNet):
         return cls(net.backbone.width, net.backbone.blocks, net.hidden, int(cfg.get("views", 2)),
                    bool(cfg.get("full_reference", False)))
 
-    def view_features(self, x: Tensor) -> Tensor:
-        """(B, V, 3, H, W) views -> pooled backbone features (B, V, feature_dim)."""
-        b, v = x.shape[:2]
-        return self.backbone.pooled(x.flatten(0, 1)).view(b, v, -1)
+    def maps(self, x: Tensor) -> list[Tensor]:
+        """(B, V, 3, H, W) views -> the backbone's stage maps, each (B * V, C, h, w)."""
+        return self.backbone(x.flatten(0, 1))
 
-    def head_input(self, dist: Tensor, ref: Tensor | None = None) -> Tensor:
-        """Pooled features of the distorted views (B, V, D) (and FR: of the reference views) -> the head's input
-        before BatchNorm, (B, inputs * D): the distorted features, then (FR) their differences from the reference's."""
+    def head_input(self, dist: list[Tensor], ref: list[Tensor] | None = None, views: int | None = None) -> Tensor:
+        """Stage maps of the distorted views (and FR: of the aligned reference views), each (B * V, C, h, w) ->
+        the head's input before BatchNorm, (B, V * features): pooled statistics, then (FR) the distances."""
+        v = views or self.views
+        f = self.backbone.pool(dist)
         if self.full_reference:
             if ref is None:
-                raise ValueError("a full-reference network needs the reference views' features")
-            dist = torch.cat([dist, dist - ref], 1)
-        return dist.flatten(1)
+                raise ValueError("a full-reference network needs the reference views' feature maps")
+            f = torch.cat([f, stage_distances(dist, ref)], 1)
+        return f.view(-1, v * f.shape[1])
 
     def frame_features(self, x: Tensor) -> Tensor:
         """(B, V or 2V, 3, H, W) views (distorted, then FR reference) -> the head's input before BatchNorm."""
         want = self.views * (2 if self.full_reference else 1)
         if x.ndim != 5 or x.shape[1] != want:
             raise ValueError(f"expected (B, {want}, 3, H, W) views, got {tuple(x.shape)}")
-        f = self.view_features(x)
-        return self.head_input(f[:, :self.views], f[:, self.views:] if self.full_reference else None)
+        if not self.full_reference:
+            return self.head_input(self.maps(x))
+        return self.head_input(self.maps(x[:, :self.views]), self.maps(x[:, self.views:]))
 
     def forward(self, x: Tensor) -> Tensor:
         """(B, V', 3, H, W) -> per-frame quality (B,) on the 0-100 scale (not clamped)."""

@@ -36,7 +36,7 @@ FRAMES = 4  # uniform frames of each training clip
 PASSES = 2  # views per frame: the inference views, then random fragment positions (flipped at random)
 VAL_SHARE = 5  # one training content in five validates
 CHUNK = 64  # clips per cache file: extraction resumes from the last whole chunk
-VIEWS_VERSION = 2  # bump when the views change, so cached features are not reused
+FEATURES_VERSION = 2  # bump when the views or head inputs change, so cached features are not reused
 
 
 @dataclass(frozen=True)
@@ -82,31 +82,33 @@ def clip_views(frames: list[np.ndarray], seed: int, size: tuple[int, int] | None
     return torch.stack(passes)
 
 
-def _pooled(net: VideoNet, views: Tensor) -> Tensor:
-    """(P, F, V, 3, S, S) views -> (P, F, V, D) pooled backbone features."""
+def _maps(net: VideoNet, views: Tensor) -> list[Tensor]:
+    """Stage maps of (P, F, V, 3, S, S) views, each (P, F, V, C, h, w)."""
     with torch.inference_mode():
-        return net.view_features(views.flatten(0, 1)).unflatten(0, views.shape[:2])
+        return [m.unflatten(0, views.shape[:3]) for m in net.maps(views.flatten(0, 1))]
 
 
-def clip_features(net: VideoNet, item: Item, refs: dict[Path, tuple[Tensor, tuple[int, int]]]) -> Tensor:
-    """Head inputs (PASSES, FRAMES, D) of one clip; FR reference features are kept in ``refs`` (per reference file,
-    computed once for all the clips of a content)."""
+def clip_features(net: VideoNet, item: Item, refs: dict[Path, tuple[list[Tensor], tuple[int, int]]]) -> Tensor:
+    """Head inputs (PASSES, FRAMES, D) of one clip; FR reference feature maps are kept in ``refs`` (per reference
+    file, computed once for all the clips of a content)."""
     seed = content_seed(item.content)
-    ref_feats, size = None, None
+    ref_maps, size = None, None
     if net.full_reference:
         ref = item.ref or item.path
         if ref not in refs:
             frames = _frames(ref)
             refs.clear()  # the items of a content come together: keep one reference
-            refs[ref] = _pooled(net, clip_views(frames, seed)), frames[0].shape[:2]
-        ref_feats, size = refs[ref]
-    dist = _pooled(net, clip_views(_frames(item.path), seed, size))
-    if ref_feats is not None:
-        n = min(dist.shape[1], ref_feats.shape[1])
-        dist, ref_feats = dist[:, :n], ref_feats[:, :n]
-    f = net.head_input(dist.flatten(0, 1), None if ref_feats is None else ref_feats.flatten(0, 1))
-    f = f.view(PASSES, dist.shape[1], -1)
-    return torch.cat([f, f[:, -1:].expand(-1, FRAMES - f.shape[1], -1)], 1) if f.shape[1] < FRAMES else f
+            refs[ref] = _maps(net, clip_views(frames, seed)), frames[0].shape[:2]
+        ref_maps, size = refs[ref]
+    dist_maps = _maps(net, clip_views(_frames(item.path), seed, size))
+    n = dist_maps[0].shape[1] if ref_maps is None else min(dist_maps[0].shape[1], ref_maps[0].shape[1])
+
+    def flat(maps: list[Tensor]) -> list[Tensor]:
+        return [m[:, :n].flatten(0, 2) for m in maps]
+
+    with torch.inference_mode():
+        f = net.head_input(flat(dist_maps), None if ref_maps is None else flat(ref_maps)).view(PASSES, n, -1)
+    return torch.cat([f, f[:, -1:].expand(-1, FRAMES - n, -1)], 1) if n < FRAMES else f
 
 
 def extract(net: VideoNet, items: list[Item], cache: Path, progress: bool = True) -> np.ndarray:
@@ -115,7 +117,7 @@ def extract(net: VideoNet, items: list[Item], cache: Path, progress: bool = True
     cache.mkdir(parents=True, exist_ok=True)
     net.eval()
     chunks = []
-    refs: dict[Path, tuple[Tensor, tuple[int, int]]] = {}
+    refs: dict[Path, tuple[list[Tensor], tuple[int, int]]] = {}
     bar = tqdm(total=len(items), desc="features", unit="clip", disable=not progress)
     for start in range(0, len(items), CHUNK):
         path = cache / f"chunk{start // CHUNK:05d}.npy"
@@ -197,7 +199,8 @@ def train(name: str, out: str | Path, set_dir: str | Path, config: TrainConfig, 
                          f"`dqa data build --suite {recipe.set}` (a --test-only build has no train rows)")
     seed_everything(config.seed)
     net, backbone_sha = start_net(recipe, hidden, backbone)
-    key = hashlib.sha256(f"{manifest.sha256}|{backbone_sha}|{recipe.full_reference}|{FRAMES}|{PASSES}|{SIDE}|{VIEWS_VERSION}".encode())
+    fr = "fr-distances" if recipe.full_reference else "nr"
+    key = hashlib.sha256(f"{manifest.sha256}|{backbone_sha}|{fr}|{FRAMES}|{PASSES}|{SIDE}|{FEATURES_VERSION}".encode())
     run = Path(run_dir) if run_dir else manifest.root.parent.parent / "runs" / name
     train_items, val_items = split_items(items)
     feats_dir = run / f"features-{key.hexdigest()[:12]}"  # one per set, backbone and view recipe
