@@ -34,7 +34,7 @@ from common.data.manifest import PRISTINE, Item, read_manifest
 from common.quality import QualityNet, mlp
 from common.weights import record_weights, weights_dir
 from common.train.losses import info_nce, l1_loss, plcc_loss, rank_loss
-from common.train.trainer import Fit, TrainConfig, Trainer, seed_everything
+from common.train.trainer import Fit, TrainConfig, Trainer, seed_everything, validation_share
 
 log = logging.getLogger(__name__)
 
@@ -194,7 +194,7 @@ def datasets(set_dir: str | Path, crop: int, seed: int) -> tuple[SeverityLists, 
     (test) contents are never read, so the probe and ``dqa eval`` measure on unseen content."""
     manifest = read_manifest(set_dir)
     lists = severity_lists([i for i in manifest.items if i.split == "train"])
-    is_val = [hashlib.sha1(x[0].content.encode()).digest()[0] % VAL_SHARE == 0 for x in lists]
+    is_val = [validation_share(x[0].content, VAL_SHARE) for x in lists]
     if len(set(is_val)) < 2:  # tiny sets: every list trains, none validates
         is_val = [False] * len(lists)
     train = [x for x, v in zip(lists, is_val) if not v]

@@ -11,7 +11,6 @@ frame as ``dqa score`` would. The output file has the same form as the shipped w
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,7 +26,7 @@ from common.media import UniformK, media_kind, probe_video, read_media
 from common.quality import QualityModel
 from common.train.datasets import LabelRow, Labels, Problem
 from common.train.losses import l1_loss, plcc_loss, rank_loss
-from common.train.trainer import Fit, TrainConfig, Trainer
+from common.train.trainer import Fit, TrainConfig, Trainer, validation_share
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +108,7 @@ def split_rows(rows: list[tuple[LabelRow, list[int]]]) -> tuple[list, list]:
     if len(rows) < VAL_SHARE:
         return rows, []
     key = [str(r.ref or r.path) for r, _ in rows]
-    val = [hashlib.sha1(k.encode()).digest()[0] % VAL_SHARE == 0 for k in key]
+    val = [validation_share(k, VAL_SHARE) for k in key]
     if not any(val) or all(val):
         val = [i % VAL_SHARE == 0 for i in range(len(rows))]
     return [r for r, v in zip(rows, val) if not v], [r for r, v in zip(rows, val) if v]

@@ -8,6 +8,8 @@ weights restored at the end, and a progress bar plus a JSONL log a person can fo
 """
 from __future__ import annotations
 
+import hashlib
+
 import json
 import logging
 import math
@@ -65,6 +67,12 @@ class TrainConfig:
 
 
 _SCHEDULE_SETTINGS = ("epochs", "batch_size", "lr", "weight_decay", "warmup_steps", "seed")
+
+
+def validation_share(key: str, share: int) -> bool:
+    """Whether ``key`` (a content or reference) is in the fixed one-in-``share`` validation part: by its sha1, so the
+    split is the same in every run and on every machine."""
+    return hashlib.sha1(key.encode()).digest()[0] % share == 0
 
 
 def seed_everything(seed: int) -> None:

@@ -12,7 +12,6 @@ validates (model selection, early stopping); the held-out test contents are neve
 from __future__ import annotations
 
 import hashlib
-import logging
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,13 +23,11 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from common.data.manifest import Item, read_manifest
-from common.media import UniformK, media_kind, probe_video, read_media
-from common.train.finetune import FinetuneLoss
-from common.train.trainer import Fit, TrainConfig, Trainer, seed_everything
+from common.media import read_media
+from common.train.finetune import FinetuneLoss, frame_indices
+from common.train.trainer import Fit, TrainConfig, Trainer, seed_everything, validation_share
 from common.weights import load_weights, record_weights, weights_dir
 from suites.video.model import SIDE, VideoNet, frame_views, match_size
-
-log = logging.getLogger(__name__)
 
 FRAMES = 4  # uniform frames of each training clip
 PASSES = 2  # views per frame: the inference views, then random fragment positions (flipped at random)
@@ -57,9 +54,7 @@ SETTINGS = {"epochs": 60, "batch": 32, "lr": 1e-3, "hidden": 256}  # the shipped
 
 def _frames(path: Path) -> list[np.ndarray]:
     """FRAMES uniform frames of a clip (the one frame of an image)."""
-    info = probe_video(path) if media_kind(path) == "video" else None
-    idx = UniformK(FRAMES).indices(info.n_frames, info.fps) if info else None
-    return [f.data for f in read_media(path, idx, info=info)]
+    return [f.data for f in read_media(path, frame_indices(path, FRAMES))]
 
 
 def content_seed(content: str) -> int:
@@ -170,7 +165,7 @@ class PooledHead(nn.Module):
 
 def split_items(items: list[Item]) -> tuple[list[Item], list[Item]]:
     """Training and validation items: a fixed fifth of the contents validates (none for sets of one content)."""
-    val = [hashlib.sha1(i.content.encode()).digest()[0] % VAL_SHARE == 0 for i in items]
+    val = [validation_share(i.content, VAL_SHARE) for i in items]
     if len(set(val)) < 2:
         val = [False] * len(items)
     return [i for i, v in zip(items, val) if not v], [i for i, v in zip(items, val) if v]
