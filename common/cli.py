@@ -139,16 +139,17 @@ def build_parser() -> argparse.ArgumentParser:
                                    "crops; common/train/backbone.py). Writes the fp16 backbone and its quality head.\n"
                                    "The first run decodes the set once into SET/cache (about 12 GB for the full\n"
                                    "backbone set) so that training reads crops instead of decoding PNGs.\n\n"
-                                   "ugc, pgc, pgc-fr, game: the video models' heads on the frozen shared backbone\n"
-                                   "(suites/video/train.py), against the fused label (ugc) or VMAF (the others), on\n"
-                                   "the sets ugc, pgc (also pgc-fr) and game. The first run caches the backbone\n"
-                                   "features of every training clip in $DQA_DATA/runs/NAME; the head then trains\n"
-                                   "in minutes. Default --out: weights/video-NAME.pt.",
+                                   "ugc, pgc, pgc-fr, game: the video models (suites/video/train.py): the head and\n"
+                                   "the shared backbone's last --train-stages stages, end to end on fragments,\n"
+                                   "against the fused label (ugc) or VMAF (the others), on the sets ugc, pgc (also\n"
+                                   "pgc-fr) and game. The first run caches uint8 views of every training clip in\n"
+                                   "$DQA_DATA/runs/NAME (one process per core); on a GPU a run then takes minutes.\n"
+                                   "Default --out: weights/video-NAME.pt.",
                        epilog="examples:\n"
                               "  dqa data build --suite backbone && dqa train backbone --out weights/backbone.pt\n"
                               "  dqa data build --suite backbone --small && dqa train backbone --small --out /tmp/bb.pt\n"
                               "  dqa train backbone --minutes 100 --out weights/backbone.pt   stop (resumably) after 100 minutes\n"
-                              "  dqa data build --suite pgc && dqa train pgc && dqa train pgc-fr\n"
+                              "  dqa data build --suite pgc && dqa train pgc && dqa train pgc-fr --train-stages 4\n"
                               "  dqa train ugc --small --out /tmp/ugc.pt        a smoke run on the small ugc set")
     p.add_argument("recipe", choices=TRAIN_RECIPES, help="what to train")
     p.add_argument("--set", dest="set_dir", help="set folder (default $DQA_DATA/sets/SET[-small])")
@@ -157,9 +158,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", help="backbone: checkpoint file (default $DQA_DATA/runs/RECIPE[-small]/checkpoint.pt)")
     p.add_argument("--width", type=float, help="backbone width multiplier (default 0.375; 0.125 with --small)")
     p.add_argument("--crop", type=int, help="backbone training crop in pixels (default 128; 64 with --small)")
-    p.add_argument("--epochs", type=int, help="passes over the training data (default 12 for backbone, 60 for video)")
+    p.add_argument("--epochs", type=int, help="passes over the training data (default 12 for backbone, 15 for video)")
     p.add_argument("--batch", type=int, help="severity lists (backbone, default 8) or clips (video, 32) per batch")
-    p.add_argument("--lr", type=float, help="peak learning rate of AdamW (default 3e-4 backbone, 1e-3 video)")
+    p.add_argument("--lr", type=float, help="peak learning rate of AdamW (default 3e-4)")
+    p.add_argument("--train-stages", type=int, choices=range(5), metavar="0-4",
+                   help="video: the backbone's last stages that train with the head (default 2; 0 = frozen)")
     p.add_argument("--minutes", type=float, help="stop after this much training time, with a checkpoint")
     p.add_argument("--max-steps", type=int, help="stop after this many optimiser steps in all")
     _add_run_options(p)
@@ -383,7 +386,7 @@ def _train_video(args: argparse.Namespace) -> int:
     from common.data.sources import data_dir
     from common.train import TrainConfig
     from common.weights import weights_dir
-    from suites.video.train import RECIPES, SETTINGS, train
+    from suites.video.train import RECIPES, SETTINGS, TRAIN_STAGES, train
 
     recipe = RECIPES[args.recipe]
     name = recipe.set + ("-small" if args.small else "")
@@ -394,7 +397,9 @@ def _train_video(args: argparse.Namespace) -> int:
                          device=args.device, workers=0, max_steps=args.max_steps, max_minutes=args.minutes,
                          progress=not args.quiet)
     run = data_dir() / "runs" / (args.recipe + ("-small" if args.small else ""))
-    fit = train(args.recipe, out, set_dir, config, run_dir=run, command="dqa " + " ".join(args.argv))
+    stages = TRAIN_STAGES if args.train_stages is None else args.train_stages
+    fit = train(args.recipe, out, set_dir, config, run_dir=run, command="dqa " + " ".join(args.argv),
+                train_stages=stages)
     print(f"{out}: {fit.epochs} epochs, {fit.steps} steps, stopped by {fit.stopped}; "
           f"best validation SRCC {fit.best_srcc:.3f} at epoch {fit.best_epoch} (run folder {run})")
     return 0

@@ -65,11 +65,15 @@ class QualityNet(nn.Module):
             return self(x.flatten(0, 1)).view(b, v).mean(1)
         return self.head(self.features(x))
 
-    def freeze_backbone(self) -> None:
-        """Train only the head: the backbone's weights and its BatchNorm statistics stay as they are."""
+    def freeze_backbone(self, train_stages: int = 0) -> None:
+        """Train only the head and the backbone's last ``train_stages`` stages (0-4); the other weights and every
+        BatchNorm statistic of the backbone stay as they are (so scoring can still fold them into the convolutions)."""
+        if not 0 <= train_stages <= 4:
+            raise ValueError(f"train_stages must be 0-4, got {train_stages}")
         self.backbone_frozen = True
-        for p in self.backbone.parameters():
-            p.requires_grad_(False)
+        trained = tuple(f"layer{i}." for i in range(5 - train_stages, 5))
+        for name, p in self.backbone.named_parameters():
+            p.requires_grad_(bool(train_stages) and name.startswith(trained))
 
     def train(self, mode: bool = True) -> QualityNet:
         super().train(mode)
@@ -89,7 +93,7 @@ class QualityNet(nn.Module):
 
     def export(self, meta: dict[str, Any] | None = None) -> dict[str, Any]:
         """The weight-file form (fp16): ``config``, ``backbone`` and ``quality`` (norm + head) state dicts."""
-        half = {k: v.detach().half() if v.is_floating_point() else v for k, v in self.state_dict().items()}
+        half = {k: (v.detach().half() if v.is_floating_point() else v).cpu() for k, v in self.state_dict().items()}
         return {"config": {**(meta or {}), **self.config()},
                 "backbone": {k.removeprefix("backbone."): v for k, v in half.items() if k.startswith("backbone.")},
                 "quality": {k: v for k, v in half.items() if k.startswith(("norm.", "quality."))}}

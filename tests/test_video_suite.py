@@ -161,8 +161,8 @@ def test_dqa_train_video_recipe(recipe: str, tmp_path_factory: pytest.TempPathFa
     assert cfg["full_reference"] == (recipe == "pgc-fr") and cfg["train_clips"] + cfg["val_clips"] == 12
     assert cfg["label"] == "vmaf" and cfg["command"].startswith(f"dqa -q train {recipe}")
     assert all(v.dtype == torch.float16 for v in state["quality"].values() if v.is_floating_point())
-    feats = list((tmp_path / "data" / "runs" / recipe).glob("features-*/chunk*.npy"))
-    assert feats, "the backbone features of the training clips are cached"
+    feats = list((tmp_path / "data" / "runs" / recipe).glob("views-*/chunk*.npy"))
+    assert feats, "the views of the training clips are cached"
     model = load_model(recipe, device="cpu", weights=str(out))
     test = root / "c3"
     r = model.score(test / "h264_3.mp4", ref=test / "pristine.mp4" if recipe == "pgc-fr" else None)
@@ -195,5 +195,26 @@ def test_report_checks_each_goal_against_the_eval_tables(tmp_path: Path) -> None
     assert "| 0.950 | yes |" in lines[("`ugc`", "L-test (severity order)")]
     assert (tmp_path / "video.md").read_text() == text
     (tmp_path / "game.json").unlink()
-    with pytest.raises(ValueError, match="dqa eval"):
-        report(tmp_path, record=False)
+    text = report(tmp_path, record=False)
+    assert "| `game` | SRCC with VMAF on held-out CGI and art | 0.90 | not evaluated | no |" in text
+
+
+def test_encoding_oracle_predicts_test_clips_from_their_codec_and_rung(tmp_path: Path) -> None:
+    from suites.video.report import encoding_oracle
+
+    root = tiny_set(tmp_path / "pgc")  # every content's VMAF falls with the rung alone: the oracle ranks perfectly
+    assert encoding_oracle(root) == pytest.approx(1.0)
+    assert encoding_oracle(root, label="missing") is None
+
+
+def test_fine_tuning_trains_the_last_stages_and_keeps_batchnorm_statistics() -> None:
+    net = VideoNet(0.125, (1, 1, 1, 1), 16)
+    net.freeze_backbone(2)
+    trained = {n.split(".")[1] for n, p in net.named_parameters() if p.requires_grad and n.startswith("backbone.")}
+    assert trained == {"layer3", "layer4"}
+    net.train()
+    assert not net.backbone.training and net.norm.training  # pretrained statistics stay, so scoring can fold them
+    net.freeze_backbone(0)
+    assert not any(p.requires_grad for p in net.backbone.parameters())
+    with pytest.raises(ValueError, match="0-4"):
+        net.freeze_backbone(5)

@@ -57,13 +57,18 @@ def display_frame(frame: np.ndarray) -> np.ndarray:
     return _resize(img, (max(DISPLAY_LINES, round(w * s)), max(DISPLAY_LINES, round(h * s))), Image.BICUBIC)
 
 
-def frame_views(frame: np.ndarray, generator: torch.Generator | None = None) -> Tensor:
-    """(2, 3, SIDE, SIDE) in [0, 1]: fragments (cell-centred, or at random cell positions with a generator) and
-    the whole frame. Only the sampled pixels and the downscaled frame are converted to float."""
+def frame_views_uint8(frame: np.ndarray, generator: torch.Generator | None = None) -> Tensor:
+    """(2, 3, SIDE, SIDE) uint8: fragments (cell-centred, or at random cell positions with a generator) and the
+    whole frame (what training caches)."""
     img = display_frame(frame)
     frag = fragments(torch.from_numpy(img).permute(2, 0, 1), GRID, PATCH, generator)
     whole = torch.from_numpy(_resize(img, (SIDE, SIDE), Image.BILINEAR)).permute(2, 0, 1)
-    return torch.stack([frag, whole]).float().div_(255)
+    return torch.stack([frag, whole])
+
+
+def frame_views(frame: np.ndarray, generator: torch.Generator | None = None) -> Tensor:
+    """:func:`frame_views_uint8` in [0, 1]: only the sampled pixels and the downscaled frame become float."""
+    return frame_views_uint8(frame, generator).float().div_(255)
 
 
 def match_size(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -1,18 +1,26 @@
 """Training recipes of the video models (``dqa train ugc|pgc|pgc-fr|game``).
 
-Each model is the shared pretrained backbone (``weights/backbone.pt``, kept frozen) with its own BatchNorm + MLP
-head, trained on the train split of the suite's set (``dqa data build --suite S``) against the set's teacher
-label: the fused full-reference label for ``ugc``, VMAF for ``pgc``, ``pgc-fr`` and ``game``. Because the backbone
-is frozen, every training clip is turned into views and passed through it once: ``FRAMES`` uniform frames per
-clip, ``PASSES`` times (the inference views, then fragments at random cell positions, flipped at random), cached in
-the run folder. The head then trains in a minute on the cached features: per-frame scores, mean-pooled per clip as
-at inference, with L1 + PLCC + rank terms against the clip's label. A fixed fifth of the training contents
-validates (model selection, early stopping); the held-out test contents are never read.
+Each model is the shared pretrained backbone (``weights/backbone.pt``) with its own BatchNorm + MLP head, trained
+on the train split of the suite's set (``dqa data build --suite S``) against the set's teacher label: the fused
+full-reference label for ``ugc``, VMAF for ``pgc``, ``pgc-fr`` and ``game``. The head trains together with the
+backbone's last ``TRAIN_STAGES`` stages, end to end on fragments as in FAST-VQA (Wu et al., ECCV 2022): frozen
+pooled features order the severities within a content but do not carry an absolute level across contents. The
+first stages and every BatchNorm statistic stay as pretrained.
+
+Decoding is the slow part on a CPU, so every training clip is decoded once into uint8 views cached in the run
+folder: ``FRAMES`` uniform frames per clip, ``PASSES`` times (the scoring views, then fragments at random cell
+positions). Each training step reads ``STEP_FRAMES`` random frames of each clip in one random pass, flipped at
+random; their mean score is trained against the clip's label with L1 + PLCC + rank terms. Validation scores all the frames of the
+scoring pass and pools them as the runner does. A fixed fifth of the training contents validates (model
+selection, early stopping); the held-out test contents are never read.
 """
 from __future__ import annotations
 
 import hashlib
 import math
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -27,13 +35,15 @@ from common.media import read_media
 from common.train.finetune import FinetuneLoss, frame_indices
 from common.train.trainer import Fit, TrainConfig, Trainer, seed_everything, validation_share
 from common.weights import load_weights, record_weights, weights_dir
-from suites.video.model import SIDE, VideoNet, frame_views, match_size
+from suites.video.model import SIDE, VideoNet, frame_views_uint8, match_size
 
 FRAMES = 4  # uniform frames of each training clip
-PASSES = 2  # views per frame: the inference views, then random fragment positions (flipped at random)
+PASSES = 3  # cached views per frame: the scoring views, then random fragment positions
+STEP_FRAMES = 2  # frames of each clip a training step reads (at least 2: the head's BatchNorm needs a batch)
+TRAIN_STAGES = 2  # the backbone's last stages that train with the head
 VAL_SHARE = 5  # one training content in five validates
-CHUNK = 64  # clips per cache file: extraction resumes from the last whole chunk
-FEATURES_VERSION = 2  # bump when the views or head inputs change, so cached features are not reused
+CHUNK = 64  # clips per cache file: caching resumes from the last whole chunk
+VIEWS_VERSION = 1  # bump when the cached views change, so old caches are not reused
 
 
 @dataclass(frozen=True)
@@ -49,12 +59,13 @@ class VideoRecipe:
 RECIPES = {r.name: r for r in (VideoRecipe("ugc", "ugc", "fused"), VideoRecipe("pgc", "pgc", "vmaf"),
                                VideoRecipe("pgc-fr", "pgc", "vmaf", full_reference=True),
                                VideoRecipe("game", "game", "vmaf"))}
-SETTINGS = {"epochs": 60, "batch": 32, "lr": 1e-3, "hidden": 256}  # the shipped runs; the CLI's defaults
+SETTINGS = {"epochs": 15, "batch": 32, "lr": 3e-4, "hidden": 256}  # the shipped runs; the CLI's defaults
 
 
 def _frames(path: Path) -> list[np.ndarray]:
-    """FRAMES uniform frames of a clip (the one frame of an image)."""
-    return [f.data for f in read_media(path, frame_indices(path, FRAMES))]
+    """FRAMES uniform frames of a clip (the one frame of an image), the last repeated where a clip has fewer."""
+    frames = [f.data for f in read_media(path, frame_indices(path, FRAMES))]
+    return frames + frames[-1:] * (FRAMES - len(frames))
 
 
 def content_seed(content: str) -> int:
@@ -63,79 +74,80 @@ def content_seed(content: str) -> int:
 
 
 def clip_views(frames: list[np.ndarray], seed: int, size: tuple[int, int] | None = None) -> Tensor:
-    """(PASSES, frames, V, 3, S, S) views: pass 0 as scored, later passes with fragments at random cell positions
-    (seeded by ``seed``, pass and frame) and flipped at random. ``size`` (h, w): scale frames to it first (FR)."""
+    """(PASSES, frames, 2, 3, S, S) uint8 views: pass 0 as scored, later passes with fragments at random cell
+    positions (seeded by ``seed``, pass and frame). ``size`` (h, w): scale the frames to it first (FR)."""
     passes = []
     for p in range(PASSES):
-        flip = p > 0 and np.random.default_rng((seed, p)).random() < 0.5
         views = []
         for k, f in enumerate(frames):
             gen = torch.Generator().manual_seed((seed * 7919 + p) * 1009 + k) if p else None
-            v = frame_views(f if size is None else match_size(f, size), gen)
-            views.append(v.flip(-1) if flip else v)
+            views.append(frame_views_uint8(f if size is None else match_size(f, size), gen))
         passes.append(torch.stack(views))
     return torch.stack(passes)
 
 
-def _maps(net: VideoNet, views: Tensor) -> list[Tensor]:
-    """Stage maps of (P, F, V, 3, S, S) views, each (P, F, V, C, h, w)."""
-    with torch.inference_mode():
-        return [m.unflatten(0, views.shape[:3]) for m in net.maps(views.flatten(0, 1))]
-
-
-def clip_features(net: VideoNet, item: Item, refs: dict[Path, tuple[list[Tensor], tuple[int, int]]]) -> Tensor:
-    """Head inputs (PASSES, FRAMES, D) of one clip; FR reference feature maps are kept in ``refs`` (per reference
-    file, computed once for all the clips of a content)."""
+def item_views(item: Item, full_reference: bool, refs: dict[Path, tuple[Tensor, tuple[int, int]]]) -> Tensor:
+    """(PASSES, FRAMES, V, 3, S, S) uint8 views of one clip; FR: the distorted views (scaled to the reference's
+    size) then the reference's at the same fragment positions, the reference's kept in ``refs`` (the clips of a
+    content come together, so one reference is kept)."""
     seed = content_seed(item.content)
-    ref_maps, size = None, None
-    if net.full_reference:
-        ref = item.ref or item.path
-        if ref not in refs:
-            frames = _frames(ref)
-            refs.clear()  # the items of a content come together: keep one reference
-            refs[ref] = _maps(net, clip_views(frames, seed)), frames[0].shape[:2]
-        ref_maps, size = refs[ref]
-    dist_maps = _maps(net, clip_views(_frames(item.path), seed, size))
-    n = dist_maps[0].shape[1] if ref_maps is None else min(dist_maps[0].shape[1], ref_maps[0].shape[1])
-
-    def flat(maps: list[Tensor]) -> list[Tensor]:
-        return [m[:, :n].flatten(0, 2) for m in maps]
-
-    with torch.inference_mode():
-        f = net.head_input(flat(dist_maps), None if ref_maps is None else flat(ref_maps)).view(PASSES, n, -1)
-    return torch.cat([f, f[:, -1:].expand(-1, FRAMES - n, -1)], 1) if n < FRAMES else f
+    if not full_reference:
+        return clip_views(_frames(item.path), seed)
+    ref = item.ref or item.path
+    if ref not in refs:
+        frames = _frames(ref)
+        refs.clear()
+        refs[ref] = clip_views(frames, seed), frames[0].shape[:2]
+    ref_views, size = refs[ref]
+    return torch.cat([clip_views(_frames(item.path), seed, size), ref_views], 2)
 
 
-def extract(net: VideoNet, items: list[Item], cache: Path, progress: bool = True) -> np.ndarray:
-    """Head inputs (N, PASSES, FRAMES, D) of every item through the frozen backbone, cached in ``cache`` in chunks
-    of CHUNK clips (a re-run reads the finished chunks); clips with fewer frames repeat their last frame."""
+def _cache_chunk(items: list[Item], full_reference: bool, path: Path) -> int:
+    """Write the views of ``items`` to the chunk file ``path`` (atomically); return how many clips."""
+    torch.set_num_threads(1)  # one chunk per process
+    refs: dict[Path, tuple[Tensor, tuple[int, int]]] = {}
+    views = np.stack([item_views(item, full_reference, refs).numpy() for item in items])
+    tmp = path.with_suffix(".tmp.npy")
+    np.save(tmp, views)
+    tmp.replace(path)
+    return len(items)
+
+
+def cache_views(items: list[Item], full_reference: bool, cache: Path, progress: bool = True,
+                workers: int | None = None) -> list[np.ndarray]:
+    """The uint8 views of every item, cached in ``cache`` in chunks of CHUNK clips made by ``workers`` processes
+    (default: one per CPU core); a re-run reads the finished chunks. A list of memory-mapped
+    (n, PASSES, FRAMES, V, 3, S, S) arrays."""
     cache.mkdir(parents=True, exist_ok=True)
-    net.eval()
-    chunks = []
-    refs: dict[Path, tuple[list[Tensor], tuple[int, int]]] = {}
-    bar = tqdm(total=len(items), desc="features", unit="clip", disable=not progress)
-    for start in range(0, len(items), CHUNK):
-        path = cache / f"chunk{start // CHUNK:05d}.npy"
-        if not path.exists():
-            out = []
-            for item in items[start:start + CHUNK]:
-                out.append(clip_features(net, item, refs).half().numpy())
-                bar.update(1)
-            tmp = path.with_suffix(".tmp.npy")
-            np.save(tmp, np.stack(out))
-            tmp.replace(path)
-        else:
-            bar.update(min(CHUNK, len(items) - start))
-        chunks.append(np.load(path))
+    paths = [cache / f"chunk{k:05d}.npy" for k in range(math.ceil(len(items) / CHUNK))]
+    todo = [k for k, path in enumerate(paths) if not path.exists()]
+    bar = tqdm(total=len(items), initial=len(items) - sum(len(items[k * CHUNK:(k + 1) * CHUNK]) for k in todo),
+               desc="views", unit="clip", disable=not progress)
+    workers = min(workers or os.cpu_count() or 1, len(todo))
+    if workers > 1:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            jobs = [pool.submit(_cache_chunk, items[k * CHUNK:(k + 1) * CHUNK], full_reference, paths[k]) for k in todo]
+            for job in as_completed(jobs):
+                bar.update(job.result())
+    else:
+        for k in todo:
+            bar.update(_cache_chunk(items[k * CHUNK:(k + 1) * CHUNK], full_reference, paths[k]))
     bar.close()
-    return np.concatenate(chunks)
+    return [np.load(path, mmap_mode="r") for path in paths]
 
 
-class CachedClips(Dataset):
-    """Cached head inputs of clips and their 0-100 labels; training draws a random pass per clip and epoch."""
+class ClipViews(Dataset):
+    """Cached clip views and their 0-100 labels. Training: STEP_FRAMES random frames of a random pass, flipped at random;
+    validation: every frame of the scoring pass."""
 
-    def __init__(self, feats: np.ndarray, targets: list[float], train: bool, seed: int = 0) -> None:
-        self.feats, self.targets, self.train, self.seed, self.epoch = feats, targets, train, seed, 0
+    def __init__(self, chunks: list[np.ndarray], clips: range, targets: list[float], train: bool,
+                 seed: int = 0) -> None:
+        """``clips``: which of the cached clips (in cache order), with their ``targets``."""
+        index = [(c, i) for c, chunk in enumerate(chunks) for i in range(len(chunk))]
+        if len(clips) != len(targets) or (clips and clips[-1] >= len(index)):
+            raise ValueError(f"{len(index)} cached clips; asked for {len(clips)} clips with {len(targets)} labels")
+        self.index = [index[i] for i in clips]
+        self.chunks, self.targets, self.train, self.seed, self.epoch = chunks, targets, train, seed, 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -144,23 +156,27 @@ class CachedClips(Dataset):
         return len(self.targets)
 
     def __getitem__(self, i: int) -> dict[str, Tensor]:
-        p = int(np.random.default_rng((self.seed, self.epoch, i)).integers(PASSES)) if self.train else 0
-        return {"views": torch.from_numpy(self.feats[i, p].astype(np.float32)),
-                "target": torch.tensor(self.targets[i], dtype=torch.float32)}
+        c, k = self.index[i]
+        if self.train:
+            rng = np.random.default_rng((self.seed, self.epoch, i))
+            frames = np.sort(rng.choice(FRAMES, STEP_FRAMES, replace=False))
+            views = torch.from_numpy(np.array(self.chunks[c][k, rng.integers(PASSES)][frames]))
+            views = views.flip(-1) if rng.random() < 0.5 else views
+        else:
+            views = torch.from_numpy(np.array(self.chunks[c][k, 0]))
+        return {"views": views, "target": torch.tensor(self.targets[i], dtype=torch.float32)}
 
 
-class PooledHead(nn.Module):
-    """The net's BatchNorm + MLP head on cached frame features (B, F, D): the mean of the frame scores, as the
-    runner pools them. Shares its modules with the net, so training it trains the net's head."""
+class PooledClips(nn.Module):
+    """The net on uint8 clip views (B, F, V, 3, S, S): the mean of its frame scores, as the runner pools them."""
 
     def __init__(self, net: VideoNet) -> None:
         super().__init__()
-        self.norm, self.quality = net.norm, net.quality  # registered here, so only the head trains
-        self.score = net.head
+        self.net = net
 
-    def forward(self, feats: Tensor) -> Tensor:
-        b, f = feats.shape[:2]
-        return self.score(self.norm(feats.flatten(0, 1))).view(b, f).mean(1)
+    def forward(self, views: Tensor) -> Tensor:
+        b, f = views.shape[:2]
+        return self.net(views.flatten(0, 1).float().div_(255)).view(b, f).mean(1)
 
 
 def split_items(items: list[Item]) -> tuple[list[Item], list[Item]]:
@@ -171,19 +187,22 @@ def split_items(items: list[Item]) -> tuple[list[Item], list[Item]]:
     return [i for i, v in zip(items, val) if not v], [i for i, v in zip(items, val) if v]
 
 
-def start_net(recipe: VideoRecipe, hidden: int, backbone: str | None = None) -> tuple[VideoNet, str]:
+def start_net(recipe: VideoRecipe, hidden: int, backbone: str | None = None,
+              train_stages: int = TRAIN_STAGES) -> tuple[VideoNet, str]:
     """A fresh video net on the pretrained shared backbone (``backbone`` file, else the shipped one)."""
     state, sha = load_weights("backbone", backbone)
     cfg = state["config"]
     net = VideoNet(float(cfg["width"]), tuple(cfg["blocks"]), hidden, full_reference=recipe.full_reference)
     net.backbone.load_state_dict({k: v.float() for k, v in state["backbone"].items()})
-    net.freeze_backbone()
+    net.freeze_backbone(train_stages)
     return net, sha
 
 
 def train(name: str, out: str | Path, set_dir: str | Path, config: TrainConfig, hidden: int = SETTINGS["hidden"],
-          backbone: str | None = None, run_dir: str | Path | None = None, command: str = "") -> Fit:
-    """Train video model ``name``'s head on the set in ``set_dir`` and write its weight file to ``out``."""
+          backbone: str | None = None, run_dir: str | Path | None = None, command: str = "",
+          train_stages: int = TRAIN_STAGES) -> Fit:
+    """Train video model ``name`` (its head and the backbone's last ``train_stages`` stages) on the set in
+    ``set_dir`` and write its weight file to ``out``."""
     if name not in RECIPES:
         raise ValueError(f"no video recipe {name!r}; choose one of {', '.join(RECIPES)}")
     recipe = RECIPES[name]
@@ -193,23 +212,23 @@ def train(name: str, out: str | Path, set_dir: str | Path, config: TrainConfig, 
         raise ValueError(f"{manifest.csv}: no train rows with a {recipe.label!r} label; build the full set with "
                          f"`dqa data build --suite {recipe.set}` (a --test-only build has no train rows)")
     seed_everything(config.seed)
-    net, backbone_sha = start_net(recipe, hidden, backbone)
-    fr = "fr-distances" if recipe.full_reference else "nr"
-    key = hashlib.sha256(f"{manifest.sha256}|{backbone_sha}|{fr}|{FRAMES}|{PASSES}|{SIDE}|{FEATURES_VERSION}".encode())
+    net, backbone_sha = start_net(recipe, hidden, backbone, train_stages)
+    key = hashlib.sha256(f"{manifest.sha256}|{recipe.full_reference}|{FRAMES}|{PASSES}|{SIDE}|{VIEWS_VERSION}".encode())
     run = Path(run_dir) if run_dir else manifest.root.parent.parent / "runs" / name
     train_items, val_items = split_items(items)
-    feats_dir = run / f"features-{key.hexdigest()[:12]}"  # one per set, backbone and view recipe
-    feats = extract(net, train_items + val_items, feats_dir, config.progress)
+    views_dir = run / f"views-{key.hexdigest()[:12]}"  # one per set and view recipe
+    chunks = cache_views(train_items + val_items, recipe.full_reference, views_dir, config.progress)
     targets = [i.labels[recipe.label] for i in train_items + val_items]
     n = len(train_items)
-    train_set = CachedClips(feats[:n], targets[:n], train=True, seed=config.seed)
-    val_set = CachedClips(feats[n:], targets[n:], train=False) if val_items else None
-    head = PooledHead(net)
+    train_set = ClipViews(chunks, range(n), targets[:n], train=True, seed=config.seed)
+    val_set = ClipViews(chunks, range(n, len(targets)), targets[n:], train=False) if val_items else None
     settings = {k: v for k, v in asdict(config).items() if k not in ("progress", "max_minutes", "device", "workers")}
-    checkpoint = feats_dir / f"head-{hashlib.sha256(repr((hidden, settings)).encode()).hexdigest()[:12]}.pt"
-    fit = Trainer(head, FinetuneLoss(), train_set, val_set, config, checkpoint).fit()
+    run_key = hashlib.sha256(repr((hidden, train_stages, backbone_sha, settings)).encode()).hexdigest()[:12]
+    fit = Trainer(PooledClips(net), FinetuneLoss(), train_set, val_set, config, views_dir / f"run-{run_key}.pt").fit()
+    trained = (f"stages {5 - train_stages}-4 trained with the head; the others and all BatchNorm statistics frozen"
+               if train_stages else "frozen")
     training = {"set": manifest.root.name, "set_sha256": manifest.sha256, "label": recipe.label,
-                "backbone_sha256": backbone_sha, "backbone": "frozen", "frames_per_clip": FRAMES, "passes": PASSES,
+                "backbone_sha256": backbone_sha, "backbone": trained, "frames_per_clip": FRAMES, "passes": PASSES,
                 "train_clips": n, "val_clips": len(val_items),
                 "train_contents": len({i.content for i in train_items}),
                 "val_contents": len({i.content for i in val_items}), "epochs": fit.epochs, "steps": fit.steps,
@@ -220,8 +239,8 @@ def train(name: str, out: str | Path, set_dir: str | Path, config: TrainConfig, 
     torch.save(net.export({"command": command, "model": name, **training}), out)
     if out.resolve().parent == weights_dir().resolve():
         record_weights(out.stem, out, {
-            "architecture": f"shared ResNet-18-family backbone (frozen) on two {SIDE}x{SIDE} views per frame (fragments + "
-                            "whole frame)" + (" of the distorted and the reference frame" if recipe.full_reference
+            "architecture": f"shared ResNet-18-family backbone (last {train_stages} stages fine-tuned) on two "
+                            f"{SIDE}x{SIDE} views per frame (fragments + whole frame)" + (" of the distorted and the reference frame" if recipe.full_reference
                                               else "") + ", BatchNorm + MLP head per frame, mean pooling "
                             "(suites.video.model.VideoNet); fp16",
             "config": net.config(),
