@@ -167,7 +167,7 @@ def test_dqa_train_video_recipe(recipe: str, tmp_path_factory: pytest.TempPathFa
     test = root / "c3"
     r = model.score(test / "h264_3.mp4", ref=test / "pristine.mp4" if recipe == "pgc-fr" else None)
     assert r.ok and 0 <= r.score <= 100
-    assert main(args) == 0  # a second run reuses the cached features and the finished checkpoint
+    assert main(args) == 0  # a second run reuses the cached views and the finished checkpoint
 
 
 def test_report_checks_each_goal_against_the_eval_tables(tmp_path: Path) -> None:

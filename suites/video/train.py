@@ -10,9 +10,9 @@ first stages and every BatchNorm statistic stay as pretrained.
 Decoding is the slow part on a CPU, so every training clip is decoded once into uint8 views cached in the run
 folder: ``FRAMES`` uniform frames per clip, ``PASSES`` times (the scoring views, then fragments at random cell
 positions). Each training step reads ``STEP_FRAMES`` random frames of each clip in one random pass, flipped at
-random; their mean score is trained against the clip's label with L1 + PLCC + rank terms. Validation scores all the frames of the
-scoring pass and pools them as the runner does. A fixed fifth of the training contents validates (model
-selection, early stopping); the held-out test contents are never read.
+random; their mean score is trained against the clip's label with L1 + PLCC + rank terms. Validation scores all
+the frames of the scoring pass and pools them as the runner does. A fixed fifth of the training contents
+validates (model selection, early stopping); the held-out test contents are never read.
 """
 from __future__ import annotations
 
@@ -137,8 +137,8 @@ def cache_views(items: list[Item], full_reference: bool, cache: Path, progress: 
 
 
 class ClipViews(Dataset):
-    """Cached clip views and their 0-100 labels. Training: STEP_FRAMES random frames of a random pass, flipped at random;
-    validation: every frame of the scoring pass."""
+    """Cached clip views and their 0-100 labels. Training: STEP_FRAMES random frames of a random pass, flipped at
+    random; validation: every frame of the scoring pass."""
 
     def __init__(self, chunks: list[np.ndarray], clips: range, targets: list[float], train: bool,
                  seed: int = 0) -> None:
