@@ -240,9 +240,9 @@ def train(name: str, out: str | Path, set_dir: str | Path, config: TrainConfig, 
     if out.resolve().parent == weights_dir().resolve():
         record_weights(out.stem, out, {
             "architecture": f"shared ResNet-18-family backbone (last {train_stages} stages fine-tuned) on two "
-                            f"{SIDE}x{SIDE} views per frame (fragments + whole frame)" + (" of the distorted and the reference frame" if recipe.full_reference
-                                              else "") + ", BatchNorm + MLP head per frame, mean pooling "
-                            "(suites.video.model.VideoNet); fp16",
+                            f"{SIDE}x{SIDE} views per frame (fragments + whole frame)"
+                            + (" of the distorted and the reference frame" if recipe.full_reference else "")
+                            + ", BatchNorm + MLP head per frame, mean pooling (suites.video.model.VideoNet); fp16",
             "config": net.config(),
             "recipe": f"dqa data build --suite {recipe.set} && {command}",
             "data_sources": [f"$DQA_DATA/sets/{manifest.root.name} (sha256 {manifest.sha256[:12]}), built by "
