@@ -78,10 +78,8 @@ def report(folder: Path = Path("docs/eval"), record: bool = True) -> str:
     """Write ``folder/video.md`` and (``record``) the manifest figures; return the markdown."""
     tables = {t: _rows(folder, t) for t in sorted({g.table for g in GOALS})}
     manifest = load_manifest()
-    oracles = {}
-    for t in ("pgc", "game"):
-        set_dir = data_dir() / "sets" / t
-        oracles[t] = encoding_oracle(set_dir) if (set_dir / "manifest.csv").is_file() else None
+    sets = {t: data_dir() / "sets" / t for t in {g.table for g in GOALS if g.column == "srcc"}}  # the VMAF sets
+    oracles = {t: encoding_oracle(d) if (d / "manifest.csv").is_file() else None for t, d in sets.items()}
     lines = ["# Video models: acceptance figures", "",
              "Written by `python -m suites.video.report` from the `dqa eval` tables of the held-out test split "
              "(`docs/eval/ugc.md`, `pgc.md`, `game.md`, where every column and the commands are); regenerate it "

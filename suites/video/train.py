@@ -119,19 +119,19 @@ def cache_views(items: list[Item], full_reference: bool, cache: Path, progress: 
     (default: one per CPU core); a re-run reads the finished chunks. A list of memory-mapped
     (n, PASSES, FRAMES, V, 3, S, S) arrays."""
     cache.mkdir(parents=True, exist_ok=True)
-    paths = [cache / f"chunk{k:05d}.npy" for k in range(math.ceil(len(items) / CHUNK))]
+    parts = [items[k:k + CHUNK] for k in range(0, len(items), CHUNK)]
+    paths = [cache / f"chunk{k:05d}.npy" for k in range(len(parts))]
     todo = [k for k, path in enumerate(paths) if not path.exists()]
-    bar = tqdm(total=len(items), initial=len(items) - sum(len(items[k * CHUNK:(k + 1) * CHUNK]) for k in todo),
-               desc="views", unit="clip", disable=not progress)
+    bar = tqdm(total=len(items), initial=len(items) - sum(len(parts[k]) for k in todo), desc="views", unit="clip",
+               disable=not progress)
     workers = min(workers or os.cpu_count() or 1, len(todo))
     if workers > 1:
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            jobs = [pool.submit(_cache_chunk, items[k * CHUNK:(k + 1) * CHUNK], full_reference, paths[k]) for k in todo]
-            for job in as_completed(jobs):
+            for job in as_completed([pool.submit(_cache_chunk, parts[k], full_reference, paths[k]) for k in todo]):
                 bar.update(job.result())
     else:
         for k in todo:
-            bar.update(_cache_chunk(items[k * CHUNK:(k + 1) * CHUNK], full_reference, paths[k]))
+            bar.update(_cache_chunk(parts[k], full_reference, paths[k]))
     bar.close()
     return [np.load(path, mmap_mode="r") for path in paths]
 
