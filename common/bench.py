@@ -16,10 +16,10 @@ import torch
 from torch import nn
 
 from common.backbone import ResNetBackbone
-from common.media import (TemporalSampler, UniformK, center_crop, keyframe_indices, load_image, media_kind, probe_video,
-                          read_media, resize, sample_indices, to_tensor)
+from common.media import (TemporalSampler, UniformK, center_crop, load_image, media_kind, probe_video, read_media, resize,
+                          to_tensor)
 from common.model import Model
-from common.runner import Job, ScoreOptions, raw_spec_for, run_jobs
+from common.runner import Job, ScoreOptions, plan_frames, raw_spec_for, run_jobs
 
 SAMPLE_IMAGE = Path(__file__).resolve().parent / "samples" / "ref" / "astronaut.png"
 
@@ -79,11 +79,7 @@ class BenchReport:
 
 def _decode_only(path: Path, sampler: TemporalSampler, opts: ScoreOptions, pixels: str) -> int:
     """Decode exactly the frames the runner would decode for this file, as the model wants them; return how many."""
-    indices, info = None, None
-    if media_kind(path) == "video":
-        info = probe_video(path, raw=raw_spec_for(path, opts))
-        raw = raw_spec_for(path, opts)
-        indices = sample_indices(sampler, info.n_frames, info.fps, None if raw else lambda: keyframe_indices(path))
+    indices, info = plan_frames(path, sampler, opts)
     return sum(1 for _ in read_media(path, indices, raw=raw_spec_for(path, opts), backend=opts.backend,
                                      pixels=pixels, info=info))
 

@@ -223,6 +223,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=2, help="decode worker threads (default 2)")
     p.add_argument("--sampler", help="video frames per clip: every:N, uniform:K or fps:R (default uniform:8 for video "
                                      "sets; models that need every frame, like vmaf, always get all)")
+
+    p = sub.add_parser("demo", help="serve the web demo: a tab per suite, in your browser",
+                       formatter_class=_formatter,
+                       description="Serve the Gradio web demo: upload an image or a clip (or pick a bundled sample),\n"
+                                   "choose a model, and see the score, its verdict, the per-frame plot, the worst\n"
+                                   "and best frames, a quality or error map, and the JSON result. Runs on the CPU,\n"
+                                   "offline; needs the demo extra: pip install 'dqa[demo]'.",
+                       epilog="examples:\n"
+                              "  dqa demo                          http://127.0.0.1:7860 on this machine\n"
+                              "  dqa demo --host 0.0.0.0 --port 8080   reachable from your network\n"
+                              "  python -m apps --share            also a temporary public link (internet)")
+    from apps.options import add_arguments
+
+    add_arguments(p)
     return parser
 
 
@@ -433,8 +447,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 1 if ev.failed else 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    import importlib.util
+
+    if importlib.util.find_spec("gradio") is None:
+        raise ImportError("the web demo needs Gradio: pip install 'dqa[demo]'")
+    from apps.app import run
+
+    return run(args)
+
+
 COMMANDS = {"score": cmd_score, "list": cmd_list, "bench": cmd_bench, "data": cmd_data, "train": cmd_train,
-            "finetune": cmd_finetune, "eval": cmd_eval}
+            "finetune": cmd_finetune, "eval": cmd_eval, "demo": cmd_demo}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

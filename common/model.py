@@ -34,6 +34,7 @@ class Model:
     consecutive_frames: ClassVar[bool] = False  # temporal features that need every frame, in order
     sizes_own_reference: ClassVar[bool] = False  # FR: prepare gets the reference at its own size and matches sizes
     pixels: ClassVar[str] = "rgb"  # what prepare receives: "rgb" (HxWx3 uint8/uint16) or "luma" (HxW float32 0-255)
+    map_tile: ClassVar[int | None] = None  # side of the tiles a quality map scores (common.maps); None: no map
 
     def __init__(self, device: str | torch.device = "cpu", weights_sha256: str | None = None) -> None:
         self.device = torch.device(device)
@@ -55,6 +56,10 @@ class Model:
     def finalize(self, outputs: torch.Tensor) -> tuple[np.ndarray, dict[str, Any]]:
         """Per-frame scores (T,) and file-level extras from the outputs of one file, in frame order."""
         return outputs.reshape(len(outputs), -1)[:, 0].double().numpy(), {}
+
+    def map_frame(self, frame: np.ndarray) -> np.ndarray:
+        """The frame at the scale :mod:`common.maps` cuts its ``map_tile`` tiles from (as ``prepare`` would see it)."""
+        return frame
 
     def batch_size(self, item_shape: torch.Size) -> int:
         """How many prepared items of this shape go into one forward call."""

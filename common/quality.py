@@ -127,6 +127,7 @@ class QualityModel(Model):
     autocast = True
     weights_name = "backbone"
     net_class: type[QualityNet] = QualityNet
+    map_tile = CROP
 
     def __init__(self, device: str | torch.device = "cpu", weights: str | Path | None = None) -> None:
         state, sha = load_weights(self.weights_name, weights)
@@ -141,6 +142,9 @@ class QualityModel(Model):
     def working_frame(self, frame: np.ndarray) -> Tensor:
         x = to_tensor(frame)
         return resize(x, WORK_SIDE) if min(x.shape[-2:]) > WORK_SIDE else x
+
+    def map_frame(self, frame: np.ndarray) -> np.ndarray:
+        return self.working_frame(frame).mul(255).round_().clamp_(0, 255).byte().permute(1, 2, 0).numpy()
 
     def prepare(self, frame: np.ndarray, ref: np.ndarray | None, state: dict[str, Any]) -> Tensor:
         return grid_crops(self.working_frame(frame), CROP, VIEWS)

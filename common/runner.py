@@ -59,6 +59,7 @@ class ScoreOptions:
     resize_ref: bool = False
     workers: int = 2
     progress: bool = True
+    on_frames: Callable[[int], object] | None = None  # called with the number of frames scored so far
 
 
 @dataclass
@@ -153,6 +154,18 @@ def _probe(media: Path | np.ndarray, opts: ScoreOptions) -> VideoInfo | None:
     return None if isinstance(media, np.ndarray) else probe_video(media, raw=raw_spec_for(media, opts))
 
 
+def plan_frames(media: Path | np.ndarray, sampler: TemporalSampler,
+                opts: ScoreOptions = ScoreOptions()) -> tuple[list[int] | None, VideoInfo | None]:
+    """The frame indices the runner decodes from a video (None for an image) and the file's probe (None for
+    arrays and images)."""
+    if _kind(media) != "video":
+        return None, None
+    info = _probe(media, opts)
+    n, fps = (len(media), ARRAY_FPS) if info is None else (info.n_frames, info.fps)
+    keys = None if info is None or raw_spec_for(media, opts) else (lambda: keyframe_indices(media))
+    return sample_indices(sampler, n, fps, keys), info
+
+
 def _frames(media: Path | np.ndarray, indices: list[int] | None, opts: ScoreOptions, pixels: str,
             info: VideoInfo | None = None) -> Iterator[Frame]:
     """The given frames of a file or array (an image is a single frame), as ``pixels`` says."""
@@ -233,12 +246,10 @@ def _work(model: Model, job: Job, opts: ScoreOptions, out: _ByteQueue) -> None:
         if ref_kind not in (None, kind) and pixels == "luma":
             pixels, to_luma = "rgb", True  # image against video: the same BT.601 luma of RGB on both sides
             extras["luma"] = "BT.601 of decoded RGB on both sides (an image paired with a video)"
-        indices, info, ref_info = None, None, None
+        indices, info = plan_frames(job.media, sampler, opts)  # one index list for both sides keeps pairs aligned
+        ref_info = None
         if kind == "video":
-            info = _probe(job.media, opts)
-            n_dist, fps = (len(job.media), ARRAY_FPS) if info is None else (info.n_frames, info.fps)
-            keys = None if info is None or raw_spec_for(job.media, opts) else (lambda: keyframe_indices(job.media))
-            indices = sample_indices(sampler, n_dist, fps, keys)  # one index list for both sides keeps pairs aligned
+            n_dist = len(job.media) if info is None else info.n_frames
             if ref_kind == "video":
                 ref_info = _probe(job.ref, opts)
                 n_ref = len(job.ref) if ref_info is None else ref_info.n_frames
@@ -286,6 +297,16 @@ def _autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContext
     if enabled and device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.float16)
     return contextlib.nullcontext()
+
+
+def model_forward(model: Model, batch: torch.Tensor) -> torch.Tensor:
+    """A stacked batch of prepared items through the model on its device (channels-last, autocast on CUDA);
+    float outputs on the CPU."""
+    batch = batch.to(model.device, non_blocking=True)
+    if model.channels_last and batch.ndim == 4:
+        batch = batch.contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode(), _autocast(model.device, model.autocast):
+        return model.forward(batch).float().cpu()
 
 
 class _Batcher:
@@ -337,14 +358,9 @@ class _Batcher:
             return results
 
     def _forward(self, batch: torch.Tensor) -> torch.Tensor:
-        m = self.model
-        batch = batch.to(m.device, non_blocking=True)
-        if m.channels_last and batch.ndim == 4:
-            batch = batch.contiguous(memory_format=torch.channels_last)
         self.calls += 1
         self.since_trim += batch.nbytes
-        with torch.inference_mode(), _autocast(m.device, m.autocast):
-            out = m.forward(batch).float().cpu()
+        out = model_forward(self.model, batch)
         if self.since_trim >= TRIM_BYTES:
             self.since_trim = 0
             _release_freed_memory()
@@ -429,6 +445,8 @@ def run_jobs(model: Model, jobs: Sequence[Job], opts: ScoreOptions = ScoreOption
             touched.add(j)
         for j in touched:
             complete(j)
+        if opts.on_frames is not None:
+            opts.on_frames(n_frames)
         bar.set_postfix(frames_s=f"{n_frames / max(time.perf_counter() - t0, 1e-9):.1f}", refresh=False)
 
     try:

@@ -26,6 +26,7 @@ class ClassicFR(Model):
     pixels = "luma"
     fn: ClassVar[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]
     min_size: ClassVar[int] = 1
+    map_tile = 64
 
     def prepare(self, frame: np.ndarray, ref: np.ndarray | None, state: dict[str, Any]) -> torch.Tensor:
         if ref is None:
@@ -55,7 +56,7 @@ class SSIM(ClassicFR):
 class MSSSIM(ClassicFR):
     name = metric = "ms-ssim"
     score_range = (0.0, 1.0)
-    min_size = fr.MS_SSIM_MIN_SIZE
+    min_size = map_tile = fr.MS_SSIM_MIN_SIZE
     fn = staticmethod(fr.ms_ssim)
 
 
@@ -74,6 +75,7 @@ class VMAF(ClassicFR):
     inputs = ("video",)
     consecutive_frames = True
     min_size = VMAF_MIN_SIZE
+    map_tile = None  # its motion feature needs consecutive frames
     default_pooling = "mean"
 
     def __init__(self, device: str | torch.device = "cpu", weights_sha256: str | None = None) -> None:

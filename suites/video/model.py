@@ -145,6 +145,7 @@ class VideoModel(QualityModel):
 
     mode = "NR"
     net_class = VideoNet
+    map_tile = DISPLAY_LINES
 
     def __init__(self, device: str | torch.device = "cpu", weights: str | None = None) -> None:
         super().__init__(device, weights)
@@ -153,6 +154,9 @@ class VideoModel(QualityModel):
             kind = "full-reference" if self.net.full_reference else "no-reference"
             raise WeightsError(f"{weights or self.weights_name} holds a {kind} network; model {self.name} is "
                                f"{self.mode}: use weights trained for it")
+
+    def map_frame(self, frame: np.ndarray) -> np.ndarray:
+        return display_frame(frame)
 
     def prepare(self, frame: np.ndarray, ref: np.ndarray | None, state: dict[str, Any]) -> Tensor:
         return frame_views(frame)
