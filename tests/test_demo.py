@@ -201,7 +201,8 @@ def _score(page: object, tab: str, title: str, upload: Path) -> str:
     page.click(f"#{tab}-go")
     page.wait_for_function(f"() => /Scored|Could not/.test(document.querySelector('#{tab}-status').innerText)",
                            timeout=120_000)
-    return page.locator(f"#{tab}-status").inner_text()
+    text = page.locator(f"#{tab}-status").inner_text()  # may still hold the fading progress overlay's text
+    return re.search(r"(Scored\.|Could not score:.*)", text, re.S).group(1).strip()
 
 
 def test_browser_scores_an_uploaded_clip(page: object, tmp_path: Path) -> None:
