@@ -19,7 +19,7 @@ from common.backbone import ResNetBackbone
 from common.media import (TemporalSampler, UniformK, center_crop, load_image, media_kind, probe_video, read_media, resize,
                           to_tensor)
 from common.model import Model
-from common.runner import Job, ScoreOptions, plan_frames, raw_spec_for, run_jobs
+from common.runner import Job, ScoreOptions, plan_frames, raw_spec_for, run_jobs, with_context
 
 SAMPLE_IMAGE = Path(__file__).resolve().parent / "samples" / "ref" / "astronaut.png"
 
@@ -77,11 +77,15 @@ class BenchReport:
         ])
 
 
-def _decode_only(path: Path, sampler: TemporalSampler, opts: ScoreOptions, pixels: str) -> int:
-    """Decode exactly the frames the runner would decode for this file, as the model wants them; return how many."""
+def _decode_only(path: Path, sampler: TemporalSampler, opts: ScoreOptions, model: Model) -> None:
+    """Decode exactly the frames the runner would decode for this file (context frames too), as the model wants
+    them."""
     indices, info = plan_frames(path, sampler, opts)
-    return sum(1 for _ in read_media(path, indices, raw=raw_spec_for(path, opts), backend=opts.backend,
-                                     pixels=pixels, info=info))
+    if indices is not None and model.context_frames:
+        indices = with_context(indices, model.context_frames)
+    for _ in read_media(path, indices, raw=raw_spec_for(path, opts), backend=opts.backend, pixels=model.pixels,
+                        info=info):
+        pass
 
 
 def bench(name: str, path: Path, ref: str | None = None, device: str = "cpu", repeat: int = 1,
@@ -101,9 +105,9 @@ def bench(name: str, path: Path, ref: str | None = None, device: str = "cpu", re
     frames = 0
     for _ in range(max(1, repeat)):
         t0 = time.perf_counter()
-        frames = _decode_only(path, sampler, opts, model.pixels)
+        _decode_only(path, sampler, opts, model)
         if ref_path is not None:
-            _decode_only(ref_path, sampler, opts, model.pixels)
+            _decode_only(ref_path, sampler, opts, model)
         decode_s = min(decode_s, time.perf_counter() - t0)
         if dev.type == "cuda":
             torch.cuda.synchronize()
@@ -114,6 +118,7 @@ def bench(name: str, path: Path, ref: str | None = None, device: str = "cpu", re
         e2e_s = min(e2e_s, time.perf_counter() - t0)
         if result.error:
             raise ValueError(f"scoring failed: {result.error}")
+        frames = len(result.frames)
     duration = 0.0 if media_kind(path) == "image" else probe_video(path, raw=raw_spec_for(path, opts)).duration
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return BenchReport(model.name, dev.type, str(path), frames, duration, decode_s, e2e_s, peak)

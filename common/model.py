@@ -35,6 +35,7 @@ class Model:
     sizes_own_reference: ClassVar[bool] = False  # FR: prepare gets the reference at its own size and matches sizes
     pixels: ClassVar[str] = "rgb"  # what prepare receives: "rgb" (HxWx3 uint8/uint16) or "luma" (HxW float32 0-255)
     map_tile: ClassVar[int | None] = None  # side of the tiles a quality map scores (common.maps); None: no map
+    context_frames: ClassVar[int] = 0  # video frames before each sampled one that the runner decodes for ``observe``
 
     def __init__(self, device: str | torch.device = "cpu", weights_sha256: str | None = None) -> None:
         self.device = torch.device(device)
@@ -48,6 +49,10 @@ class Model:
         ``state`` is private to one file and lives across its frames, in decode order.
         """
         raise NotImplementedError
+
+    def observe(self, frame: np.ndarray, ref: np.ndarray | None, state: dict[str, Any]) -> None:
+        """A context frame (see ``context_frames``), decoded just before the sampled frame(s) it precedes and not
+        scored: update ``state`` (e.g. keep it for a motion measure). Images and a video's first frame have none."""
 
     def forward(self, batch: torch.Tensor) -> torch.Tensor:
         """Per-frame outputs (B, ...) for a batch of prepared frames already on ``self.device``."""

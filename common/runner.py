@@ -166,6 +166,11 @@ def plan_frames(media: Path | np.ndarray, sampler: TemporalSampler,
     return sample_indices(sampler, n, fps, keys), info
 
 
+def with_context(indices: list[int], context: int) -> list[int]:
+    """The sampled frame indices with the ``context`` frames before each (those that exist), sorted."""
+    return sorted({k - j for k in indices for j in range(context + 1) if k - j >= 0})
+
+
 def _frames(media: Path | np.ndarray, indices: list[int] | None, opts: ScoreOptions, pixels: str,
             info: VideoInfo | None = None) -> Iterator[Frame]:
     """The given frames of a file or array (an image is a single frame), as ``pixels`` says."""
@@ -247,6 +252,9 @@ def _work(model: Model, job: Job, opts: ScoreOptions, out: _ByteQueue) -> None:
             pixels, to_luma = "rgb", True  # image against video: the same BT.601 luma of RGB on both sides
             extras["luma"] = "BT.601 of decoded RGB on both sides (an image paired with a video)"
         indices, info = plan_frames(job.media, sampler, opts)  # one index list for both sides keeps pairs aligned
+        scored = None
+        if indices is not None and model.context_frames:
+            scored, indices = set(indices), with_context(indices, model.context_frames)
         ref_info = None
         if kind == "video":
             n_dist = len(job.media) if info is None else info.n_frames
@@ -267,6 +275,9 @@ def _work(model: Model, job: Job, opts: ScoreOptions, out: _ByteQueue) -> None:
                 data, ref_data = rgb_array_to_luma(data), rgb_array_to_luma(ref_data)
             if ref_data is not None and not model.sizes_own_reference:
                 ref_data = _match_ref(data, ref_data, job, opts.resize_ref)
+            if scored is not None and frame.index not in scored:
+                model.observe(data, ref_data, state)
+                continue
             x = model.prepare(data, ref_data, state)
             out.put(("frame", job.idx, frame.index, frame.time, x), x.nbytes)
             n += 1

@@ -4,11 +4,14 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+import torch
 
 from common.media import EveryNth, UniformK, read_media
+from common.model import Model
 from common.registry import load_model
 from common.runner import Job, ScoreOptions, _ByteQueue, build_jobs, run_jobs, score_folder
 from tests import mediagen
@@ -191,3 +194,29 @@ def test_each_video_is_probed_once(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     r = load_model("psnr", device="cpu").score(tmp_path / "dist.mkv", ref=tmp_path / "ref.mkv", sampler=UniformK(3))
     assert r.ok and len(r.frames) == 3
     assert sorted(calls) == ["dist.mkv", "ref.mkv"]
+
+
+class PrevFrame(Model):
+    """Scores each sampled frame by the index of the frame seen just before it (-1: none), through ``observe``."""
+
+    name, mode, context_frames = "prev-frame", "NR", 1
+
+    def observe(self, frame: np.ndarray, ref: np.ndarray | None, state: dict[str, Any]) -> None:
+        state["prev"] = mediagen.frame_code(frame)
+
+    def prepare(self, frame: np.ndarray, ref: np.ndarray | None, state: dict[str, Any]) -> torch.Tensor:
+        prev, state["prev"] = state.get("prev", -1), mediagen.frame_code(frame)
+        return torch.tensor([float(prev)])
+
+    def forward(self, batch: torch.Tensor) -> torch.Tensor:
+        return batch[:, 0]
+
+
+def test_context_frames_are_observed_not_scored(tmp_path: Path) -> None:
+    clip = mediagen.make_clip(tmp_path / "c.mp4", n_frames=30)
+    r = PrevFrame().score(clip, sampler=UniformK(4))
+    assert r.ok and len(r.frames) == 4 and all(f.score == f.frame - 1 for f in r.frames)
+    r = PrevFrame().score(clip, sampler=EveryNth(10))  # frame 0 has no context
+    assert [(f.frame, f.score) for f in r.frames] == [(0, -1.0), (10, 9.0), (20, 19.0)]
+    image = PrevFrame().score(mediagen.image_content(64, 48))
+    assert image.ok and image.frames[0].score == -1.0

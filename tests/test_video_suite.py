@@ -14,7 +14,7 @@ from common.media import UniformKeyframes, keyframe_indices, parse_sampler, prob
 from common.registry import get_spec, load_model
 from common.runner import score_folder
 from common.weights import load_state
-from suites.video.model import DISPLAY_LINES, SIDE, VideoNet, display_frame, frame_views
+from suites.video.model import DISPLAY_LINES, SIDE, VideoNet, display_frame, frame_views, view_metrics
 from suites.video.train import RECIPES
 from tests import mediagen
 
@@ -98,6 +98,26 @@ def test_scores_have_frames_and_fr_scales_the_distorted_frame(weights: dict[str,
     assert not fr.score(ref).ok  # FR without a reference: a clear error in the row
 
 
+def test_view_metrics_compare_views_and_read_motion_from_the_previous_reference(tmp_path: Path) -> None:
+    img = mediagen.image_content(400, 360)
+    ref = frame_views(img)
+    moved = frame_views(np.roll(img, 7, axis=1))
+    noisy = frame_views(np.clip(img + np.random.default_rng(0).normal(0, 20, img.shape), 0, 255).astype(np.uint8))
+    same = view_metrics(ref, ref, ref)
+    assert torch.allclose(same, torch.tensor([[1.0, 1.0, 1.0, 0.0, 0.0]] * 2), atol=1e-4)  # PSNR capped at 100 dB
+    worse = view_metrics(noisy, ref, moved)
+    assert (worse[:, :3] < 0.9).all() and (worse[:, 3] > 0.01).all() and (worse[:, 4] > 1).all()
+    net = VideoNet(width=TINY["width"], hidden=TINY["hidden"], full_reference=True, metrics=True).eval()
+    assert net.input_views == 6 and net(torch.stack([torch.cat([noisy, ref, moved])])).shape == (1,)
+    with pytest.raises(ValueError, match="need full_reference"):
+        VideoNet(metrics=True)
+    path = tmp_path / "m.pt"
+    torch.save(net.export(), path)
+    fr = load_model("pgc-fr", device="cpu", weights=str(path))
+    clip = mediagen.make_clip(tmp_path / "c.mp4", n_frames=30, size=(320, 240))
+    assert fr.context_frames == 1 and fr.score(clip, ref=clip).ok
+
+
 def test_one_model_call_serves_frames_of_several_files(weights: dict[str, Path], tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     folder = tmp_path / "mixed"
@@ -161,8 +181,10 @@ def test_dqa_train_video_recipe(recipe: str, tmp_path_factory: pytest.TempPathFa
     assert cfg["full_reference"] == (recipe == "pgc-fr") and cfg["train_clips"] + cfg["val_clips"] == 12
     assert cfg["label"] == "vmaf" and cfg["command"].startswith(f"dqa -q train {recipe}")
     assert all(v.dtype == torch.float16 for v in state["quality"].values() if v.is_floating_point())
+    assert cfg["metrics"] == (recipe == "pgc-fr")
     feats = list((tmp_path / "data" / "runs" / recipe).glob("views-*/chunk*.npy"))
     assert feats, "the views of the training clips are cached"
+    assert np.load(feats[0], mmap_mode="r").shape[3] == (6 if recipe == "pgc-fr" else 2)  # FR: + previous reference
     model = load_model(recipe, device="cpu", weights=str(out))
     test = root / "c3"
     r = model.score(test / "h264_3.mp4", ref=test / "pristine.mp4" if recipe == "pgc-fr" else None)

@@ -24,11 +24,12 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
-from torch import Tensor
+from torch import Tensor, nn
 
 from common.errors import WeightsError
 from common.media import UniformKeyframes, fragments, to_uint8
-from common.quality import QualityModel, QualityNet
+from common.metrics import fr
+from common.quality import QualityModel, QualityNet, mlp
 from common.registry import ModelSpec, register
 
 SIDE = 160  # both views are SIDE x SIDE
@@ -90,25 +91,54 @@ def stage_distances(dist: list[Tensor], ref: list[Tensor]) -> Tensor:
     return torch.cat(out, 1)
 
 
+LUMA = (0.299, 0.587, 0.114)  # BT.601, as the classic metrics read RGB images
+VIEW_METRICS = ("psnr", "ssim", "vif", "gmsd", "motion")
+
+
+def view_metrics(dist: Tensor, ref: Tensor, prev: Tensor) -> Tensor:
+    """(N, 3, S, S) views in [0, 1] of the distorted frame, its reference and the reference frame before it ->
+    (N, 5): PSNR / 100, SSIM, VIF and GMSD of the distorted against the reference luma, and the reference's motion
+    ``log(1 + mean |ref - prev|)`` on the 0-255 scale (the temporal masking VMAF reads from its motion feature;
+    0 where there is no previous frame). The fragments of the three sit at the same positions, so each pair aligns."""
+    w = torch.tensor(LUMA, device=dist.device).view(1, 3, 1, 1) * 255
+    with torch.autocast(dist.device.type, enabled=False):
+        d, r, p = ((v.float() * w).sum(1, keepdim=True).clamp_(0, 255) for v in (dist, ref, prev))
+        return torch.stack([fr.psnr(d, r) / 100, fr.ssim(d, r), fr.vif(d, r), fr.gmsd(d, r),
+                            torch.log1p((r - p).abs().mean((1, 2, 3)))], 1)
+
+
 class VideoNet(QualityNet):
     """Per-frame quality from the pooled backbone features of each view (views x features), BatchNorm and the MLP
     head. Full-reference: the distorted views' pooled features and, per view, the LPIPS-style distances of the
     distorted and reference feature maps (the fragments of both sides sit at the same positions, so their maps
-    align). Input (B, V, 3, H, W): the V distorted views, then (FR) the V reference views."""
+    align); with ``metrics``, also the classic metrics and the motion of each view (:func:`view_metrics`), as VMAF
+    fuses elementary metrics and motion. Input (B, V, 3, H, W): the V distorted views, then (FR) the V reference
+    views, then (``metrics``) the V views of the reference frame before."""
 
     def __init__(self, width: float = 0.375, blocks: tuple[int, int, int, int] = (2, 2, 2, 2), hidden: int = 256,
-                 views: int = 2, full_reference: bool = False) -> None:
+                 views: int = 2, full_reference: bool = False, metrics: bool = False) -> None:
+        if metrics and not full_reference:
+            raise ValueError("view metrics compare with a reference: they need full_reference=True")
         super().__init__(width, blocks, hidden, inputs=views * 3 if full_reference else views * 2, input_unit=0.5)
-        self.views, self.full_reference = views, full_reference
+        self.views, self.full_reference, self.metrics = views, full_reference, metrics
+        if metrics:
+            d = self.norm.num_features + views * len(VIEW_METRICS)
+            self.norm, self.quality = nn.BatchNorm1d(d), mlp(d, hidden, 1)
+
+    @property
+    def input_views(self) -> int:
+        """Views per frame the network reads: distorted, then (FR) reference, then (metrics) previous reference."""
+        return self.views * (1 + self.full_reference + self.metrics)
 
     def config(self) -> dict[str, Any]:
-        return {**super().config(), "views": self.views, "full_reference": self.full_reference}
+        return {**super().config(), "views": self.views, "full_reference": self.full_reference,
+                "metrics": self.metrics}
 
     @classmethod
     def build(cls, cfg: dict[str, Any]) -> VideoNet:
         net = super().build(cfg)
         return cls(net.backbone.width, net.backbone.blocks, net.hidden, int(cfg.get("views", 2)),
-                   bool(cfg.get("full_reference", False)))
+                   bool(cfg.get("full_reference", False)), bool(cfg.get("metrics", False)))
 
     def maps(self, x: Tensor) -> list[Tensor]:
         """(B, V, 3, H, W) views -> the backbone's stage maps, each (B * V, C, h, w)."""
@@ -126,13 +156,17 @@ class VideoNet(QualityNet):
         return f.view(-1, v * f.shape[1])
 
     def frame_features(self, x: Tensor) -> Tensor:
-        """(B, V or 2V, 3, H, W) views (distorted, then FR reference) -> the head's input before BatchNorm."""
-        want = self.views * (2 if self.full_reference else 1)
-        if x.ndim != 5 or x.shape[1] != want:
-            raise ValueError(f"expected (B, {want}, 3, H, W) views, got {tuple(x.shape)}")
+        """(B, V', 3, H, W) views (see the class) -> the head's input before BatchNorm."""
+        if x.ndim != 5 or x.shape[1] != self.input_views:
+            raise ValueError(f"expected (B, {self.input_views}, 3, H, W) views, got {tuple(x.shape)}")
+        v = self.views
         if not self.full_reference:
             return self.head_input(self.maps(x))
-        return self.head_input(self.maps(x[:, :self.views]), self.maps(x[:, self.views:]))
+        f = self.head_input(self.maps(x[:, :v]), self.maps(x[:, v:2 * v]))
+        if not self.metrics:
+            return f
+        m = view_metrics(*(x[:, k * v:(k + 1) * v].flatten(0, 1) for k in range(3)))
+        return torch.cat([f, m.view(len(x), -1)], 1)
 
     def forward(self, x: Tensor) -> Tensor:
         """(B, V', 3, H, W) -> per-frame quality (B,) on the 0-100 scale (not clamped)."""
@@ -192,10 +226,23 @@ class PGCFullReferenceModel(VideoModel):
     mode = "FR"
     sizes_own_reference = True  # the distorted frame is scaled to the reference here, not the other way round
 
+    def __init__(self, device: str | torch.device = "cpu", weights: str | None = None) -> None:
+        super().__init__(device, weights)
+        self.context_frames = int(self.net.metrics)  # the reference frame before each scored one, for motion
+
+    def observe(self, frame: np.ndarray, ref: np.ndarray | None, state: dict[str, Any]) -> None:
+        if ref is not None:
+            state["prev_ref"] = frame_views(ref)
+
     def prepare(self, frame: np.ndarray, ref: np.ndarray | None, state: dict[str, Any]) -> Tensor:
         if ref is None:
             raise ValueError(f"model {self.name} is full-reference: give the reference with --ref")
-        return torch.cat([frame_views(match_size(frame, ref.shape[:2])), frame_views(ref)])
+        ref_views = frame_views(ref)
+        views = [frame_views(match_size(frame, ref.shape[:2])), ref_views]
+        if self.net.metrics:  # no previous frame (an image, a first frame): the reference itself, motion 0
+            views.append(state.get("prev_ref", ref_views))
+            state["prev_ref"] = ref_views
+        return torch.cat(views)
 
 
 for _cls, _what in ((UGCModel, "User-generated video and photos: capture and upload degradations"),

@@ -44,6 +44,7 @@ TRAIN_STAGES = 2  # the backbone's last stages that train with the head
 VAL_SHARE = 5  # one training content in five validates
 CHUNK = 64  # clips per cache file: caching resumes from the last whole chunk
 VIEWS_VERSION = 1  # bump when the cached views change, so old caches are not reused
+FR_VIEWS_VERSION = 2  # full-reference caches: 2 adds the views of the reference frame before each
 
 
 @dataclass(frozen=True)
@@ -62,9 +63,14 @@ RECIPES = {r.name: r for r in (VideoRecipe("ugc", "ugc", "fused"), VideoRecipe("
 SETTINGS = {"epochs": 15, "batch": 32, "lr": 3e-4, "hidden": 256}  # the shipped runs; the CLI's defaults
 
 
-def _frames(path: Path) -> list[np.ndarray]:
-    """FRAMES uniform frames of a clip (the one frame of an image), the last repeated where a clip has fewer."""
-    frames = [f.data for f in read_media(path, frame_indices(path, FRAMES))]
+def _frames(path: Path, before: bool = False) -> list[np.ndarray]:
+    """FRAMES uniform frames of a clip (the one frame of an image), the last repeated where a clip has fewer;
+    ``before``: the frame before each instead (the frame itself where there is none, as the runner scores)."""
+    wanted = frame_indices(path, FRAMES)
+    if before:
+        wanted = [max(k - 1, 0) for k in wanted]
+    decoded = {f.index: f.data for f in read_media(path, sorted(set(wanted)))}
+    frames = [decoded[k] for k in wanted if k in decoded]
     return frames + frames[-1:] * (FRAMES - len(frames))
 
 
@@ -88,8 +94,8 @@ def clip_views(frames: list[np.ndarray], seed: int, size: tuple[int, int] | None
 
 def item_views(item: Item, full_reference: bool, refs: dict[Path, tuple[Tensor, tuple[int, int]]]) -> Tensor:
     """(PASSES, FRAMES, V, 3, S, S) uint8 views of one clip; FR: the distorted views (scaled to the reference's
-    size) then the reference's at the same fragment positions, the reference's kept in ``refs`` (the clips of a
-    content come together, so one reference is kept)."""
+    size), then the reference's and those of the reference frame before each (for motion) at the same fragment
+    positions, the reference's kept in ``refs`` (the clips of a content come together, so one reference is kept)."""
     seed = content_seed(item.content)
     if not full_reference:
         return clip_views(_frames(item.path), seed)
@@ -97,7 +103,8 @@ def item_views(item: Item, full_reference: bool, refs: dict[Path, tuple[Tensor, 
     if ref not in refs:
         frames = _frames(ref)
         refs.clear()
-        refs[ref] = clip_views(frames, seed), frames[0].shape[:2]
+        refs[ref] = torch.cat([clip_views(frames, seed), clip_views(_frames(ref, before=True), seed)], 2), \
+            frames[0].shape[:2]
     ref_views, size = refs[ref]
     return torch.cat([clip_views(_frames(item.path), seed, size), ref_views], 2)
 
@@ -192,7 +199,8 @@ def start_net(recipe: VideoRecipe, hidden: int, backbone: str | None = None,
     """A fresh video net on the pretrained shared backbone (``backbone`` file, else the shipped one)."""
     state, sha = load_weights("backbone", backbone)
     cfg = state["config"]
-    net = VideoNet(float(cfg["width"]), tuple(cfg["blocks"]), hidden, full_reference=recipe.full_reference)
+    net = VideoNet(float(cfg["width"]), tuple(cfg["blocks"]), hidden, full_reference=recipe.full_reference,
+                   metrics=recipe.full_reference)
     net.backbone.load_state_dict({k: v.float() for k, v in state["backbone"].items()})
     net.freeze_backbone(train_stages)
     return net, sha
@@ -213,7 +221,8 @@ def train(name: str, out: str | Path, set_dir: str | Path, config: TrainConfig, 
                          f"`dqa data build --suite {recipe.set}` (a --test-only build has no train rows)")
     seed_everything(config.seed)
     net, backbone_sha = start_net(recipe, hidden, backbone, train_stages)
-    key = hashlib.sha256(f"{manifest.sha256}|{recipe.full_reference}|{FRAMES}|{PASSES}|{SIDE}|{VIEWS_VERSION}".encode())
+    version = FR_VIEWS_VERSION if recipe.full_reference else VIEWS_VERSION
+    key = hashlib.sha256(f"{manifest.sha256}|{recipe.full_reference}|{FRAMES}|{PASSES}|{SIDE}|{version}".encode())
     run = Path(run_dir) if run_dir else manifest.root.parent.parent / "runs" / name
     train_items, val_items = split_items(items)
     views_dir = run / f"views-{key.hexdigest()[:12]}"  # one per set and view recipe
@@ -241,7 +250,8 @@ def train(name: str, out: str | Path, set_dir: str | Path, config: TrainConfig, 
         record_weights(out.stem, out, {
             "architecture": f"shared ResNet-18-family backbone (last {train_stages} stages fine-tuned) on two "
                             f"{SIDE}x{SIDE} views per frame (fragments + whole frame)"
-                            + (" of the distorted and the reference frame" if recipe.full_reference else "")
+                            + (" of the distorted and the reference frame, with PSNR, SSIM, VIF, GMSD and the "
+                               "reference's motion of each view" if recipe.full_reference else "")
                             + ", BatchNorm + MLP head per frame, mean pooling (suites.video.model.VideoNet); fp16",
             "config": net.config(),
             "recipe": f"dqa data build --suite {recipe.set} && {command}",
