@@ -104,7 +104,7 @@ class Scorer:
                 raise UploadError(f"{path.name}: model {name} scores {' and '.join(spec.inputs)} files, not {kind}s")
             model = cpu_model(name)
             progress(0.0, desc="reading")
-            indices, _ = plan_frames(path, model.sampler, ScoreOptions())
+            indices, _ = plan_frames(path, model.sampler, ScoreOptions(), model.context_frames)
             total = len(indices) if indices else 1
             result = score_one(model, path, ref, on_frames=lambda n: progress(n / total, desc=f"{n}/{total} frames"))
             if result.error:

@@ -154,16 +154,20 @@ def _probe(media: Path | np.ndarray, opts: ScoreOptions) -> VideoInfo | None:
     return None if isinstance(media, np.ndarray) else probe_video(media, raw=raw_spec_for(media, opts))
 
 
-def plan_frames(media: Path | np.ndarray, sampler: TemporalSampler,
-                opts: ScoreOptions = ScoreOptions()) -> tuple[list[int] | None, VideoInfo | None]:
-    """The frame indices the runner decodes from a video (None for an image) and the file's probe (None for
-    arrays and images)."""
+def plan_frames(media: Path | np.ndarray, sampler: TemporalSampler, opts: ScoreOptions = ScoreOptions(),
+                context: int = 0) -> tuple[list[int] | None, VideoInfo | None]:
+    """The frame indices the runner scores in a video (None for an image) and the file's probe (None for arrays
+    and images). For a model with ``context`` frames, a keyframe sampler's picks move ``context`` frames on, so
+    that the context frames (see :func:`with_context`) start at the keyframe and decoding still starts there."""
     if _kind(media) != "video":
         return None, None
     info = _probe(media, opts)
     n, fps = (len(media), ARRAY_FPS) if info is None else (info.n_frames, info.fps)
     keys = None if info is None or raw_spec_for(media, opts) else (lambda: keyframe_indices(media))
-    return sample_indices(sampler, n, fps, keys), info
+    indices = sample_indices(sampler, n, fps, keys)
+    if context and getattr(sampler, "needs_keyframes", False):
+        indices = sorted({min(k + context, n - 1) for k in indices})
+    return indices, info
 
 
 def with_context(indices: list[int], context: int) -> list[int]:
@@ -251,7 +255,7 @@ def _work(model: Model, job: Job, opts: ScoreOptions, out: _ByteQueue) -> None:
         if ref_kind not in (None, kind) and pixels == "luma":
             pixels, to_luma = "rgb", True  # image against video: the same BT.601 luma of RGB on both sides
             extras["luma"] = "BT.601 of decoded RGB on both sides (an image paired with a video)"
-        indices, info = plan_frames(job.media, sampler, opts)  # one index list for both sides keeps pairs aligned
+        indices, info = plan_frames(job.media, sampler, opts, model.context_frames)  # both sides: pairs align
         scored = None
         if indices is not None and model.context_frames:
             scored, indices = set(indices), with_context(indices, model.context_frames)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from common.media import EveryNth, UniformK, read_media
+from common.media import EveryNth, UniformK, UniformKeyframes, read_media
 from common.model import Model
 from common.registry import load_model
 from common.runner import Job, ScoreOptions, _ByteQueue, build_jobs, run_jobs, score_folder
@@ -218,5 +218,8 @@ def test_context_frames_are_observed_not_scored(tmp_path: Path) -> None:
     assert r.ok and len(r.frames) == 4 and all(f.score == f.frame - 1 for f in r.frames)
     r = PrevFrame().score(clip, sampler=EveryNth(10))  # frame 0 has no context
     assert [(f.frame, f.score) for f in r.frames] == [(0, -1.0), (10, 9.0), (20, 19.0)]
+    gop = mediagen.make_clip(tmp_path / "gop.mp4", n_frames=40, gop=10)  # keyframes 0, 10, 20, 30
+    r = PrevFrame().score(gop, sampler=UniformKeyframes(4))  # the frame after each keyframe, the keyframe as context
+    assert [(f.frame, f.score) for f in r.frames] == [(1, 0.0), (11, 10.0), (21, 20.0), (31, 30.0)]
     image = PrevFrame().score(mediagen.image_content(64, 48))
     assert image.ok and image.frames[0].score == -1.0
