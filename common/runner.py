@@ -170,8 +170,11 @@ def plan_frames(media: Path | np.ndarray, sampler: TemporalSampler, opts: ScoreO
     return indices, info
 
 
-def with_context(indices: list[int], context: int) -> list[int]:
-    """The sampled frame indices with the ``context`` frames before each (those that exist), sorted."""
+def with_context(indices: list[int] | None, context: int) -> list[int] | None:
+    """The frames to decode: the sampled ones with the ``context`` frames before each (those that exist), sorted
+    (an image's None as it is)."""
+    if indices is None or not context:
+        return indices
     return sorted({k - j for k in indices for j in range(context + 1) if k - j >= 0})
 
 
@@ -256,9 +259,8 @@ def _work(model: Model, job: Job, opts: ScoreOptions, out: _ByteQueue) -> None:
             pixels, to_luma = "rgb", True  # image against video: the same BT.601 luma of RGB on both sides
             extras["luma"] = "BT.601 of decoded RGB on both sides (an image paired with a video)"
         indices, info = plan_frames(job.media, sampler, opts, model.context_frames)  # both sides: pairs align
-        scored = None
-        if indices is not None and model.context_frames:
-            scored, indices = set(indices), with_context(indices, model.context_frames)
+        scored = set(indices) if indices is not None and model.context_frames else None
+        indices = with_context(indices, model.context_frames)
         ref_info = None
         if kind == "video":
             n_dist = len(job.media) if info is None else info.n_frames
