@@ -118,6 +118,8 @@ class Scorer:
                 image = load_image(path)
                 qmap = quality_map(model, image, None if ref is None else load_image(ref))
                 out["map"] = heat_overlay(model.map_frame(image), qmap.goodness())
+                out["map_label"] = (f"Error map against {names.get(str(ref), 'the reference')} (red: furthest from it)"
+                                    if ref is not None else "Quality map (red: worse, green: better)")
             return out
         except (DqaError, ValueError, TypeError, OSError) as exc:
             return {"error": user_message(str(exc), names)}
@@ -137,7 +139,7 @@ def _outputs(gr: Any, res: dict[str, Any]) -> list[Any]:
             gr.update(value=res.get("score")), gr.update(value=res.get("band", "")),
             gr.update(value=pd.DataFrame(plot) if plot else None, visible=bool(plot)),
             gr.update(value=frames or None, visible=bool(frames)),
-            gr.update(value=qmap, visible=qmap is not None),
+            gr.update(value=qmap, visible=qmap is not None, label=res.get("map_label")),
             gr.update(value=res.get("json"), visible="json" in res)]
 
 

@@ -123,6 +123,7 @@ def test_scorer_gives_map_for_images_and_frames_for_video(tmp_path: Path) -> Non
     image = scorer("ssim", None, "dist/astronaut.jpg", None, "ref/astronaut.png", no_progress)
     assert "error" not in image and 0 < image["score"] < 1 and image["map"].ndim == 3
     assert "higher is better" in image["band"] and Path(image["json"]).is_file()
+    assert image["map_label"].startswith("Error map against ref/astronaut.png")
     seen: list[float] = []
     video = scorer("pgc-fr", None, "dist/pan_crf40.mp4", None, "ref/pan.mp4", lambda f, desc="": seen.append(f))
     assert "error" not in video and 0 <= video["score"] <= 100 and video["band"]
