@@ -109,8 +109,9 @@ class Scorer:
             result = score_one(model, path, ref, on_frames=lambda n: progress(n / total, desc=f"{n}/{total} frames"))
             if result.error:
                 raise DqaError(result.error)
+            json_path = write_json(result, model.metric, Path(tempfile.mkdtemp(dir=self.out_dir)))
             out: dict[str, Any] = {"score": round(float(result.score), 3), "band": band(result.score, spec),
-                                   "json": str(write_json(result, model.metric, Path(tempfile.mkdtemp(dir=self.out_dir))))}
+                                   "json": str(json_path)}
             if kind == "video":
                 out["plot"] = frame_table(result)
                 out["frames"] = extreme_frames(path, result, spec.higher_better)
@@ -167,8 +168,8 @@ def _tab(gr: Any, key: str, title: str, blurb: str, specs: list[ModelSpec], scor
                 verdict = gr.Textbox(label="Verdict", interactive=False, elem_id=f"{key}-band")
                 plot = gr.LinePlot(x="time (s)", y="score", label="Per-frame score", visible=False,
                                    elem_id=f"{key}-plot")
-                frames = gr.Gallery(label="Worst and best frames", columns=2, height=280, object_fit="contain", visible=False,
-                                    elem_id=f"{key}-frames")
+                frames = gr.Gallery(label="Worst and best frames", columns=2, height=280, object_fit="contain",
+                                    visible=False, elem_id=f"{key}-frames")
                 qmap = gr.Image(label="Quality map (red: worse, green: better)", interactive=False, visible=False,
                                 elem_id=f"{key}-map")
                 download = gr.File(label="Result (JSON)", interactive=False, visible=False, elem_id=f"{key}-json")

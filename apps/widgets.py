@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from common.cli import SAMPLES
 from common.media import IMAGE_EXTS, VIDEO_EXTS, read_frames, to_uint8
 from common.output import open_writer
 from common.registry import ModelSpec
 from common.result import Result
 
-SAMPLES = Path(__file__).resolve().parent.parent / "common" / "samples"
 UPLOAD_EXTS = tuple(sorted(IMAGE_EXTS | VIDEO_EXTS))  # raw .yuv needs its frame size, which a page cannot ask for
 BANDS = ((80.0, "excellent"), (60.0, "good"), (40.0, "fair"), (20.0, "poor"), (-np.inf, "bad"))
 THUMB_WIDTH = 320
@@ -85,9 +85,8 @@ def heat_overlay(image: np.ndarray, goodness: np.ndarray, alpha: float = MAP_ALP
 
 
 def frame_table(result: Result) -> dict[str, list[float]]:
-    """Per-frame scores as columns (time in seconds, frame index, score) for the plot."""
-    return {"time (s)": [f.time for f in result.frames], "frame": [f.frame for f in result.frames],
-            "score": [f.score for f in result.frames]}
+    """Per-frame scores as the plot's columns: time in seconds and score."""
+    return {"time (s)": [f.time for f in result.frames], "score": [f.score for f in result.frames]}
 
 
 def extreme_frames(path: Path, result: Result, higher_better: bool) -> list[tuple[np.ndarray, str]]:

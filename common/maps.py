@@ -3,10 +3,10 @@
 A model that sets ``map_tile`` scores square tiles of that side, cut from :meth:`Model.map_frame` of the
 image (the scale its ``prepare`` works at), exactly as it scores a whole frame; every pixel then gets the
 mean score of the tiles that cover it. Tiles overlap by about half a tile, and at most ``most`` of them
-are placed along each side (more only where fewer would leave gaps), so the cost stays bounded. For a full-reference model the
-reference is cut at the same positions, so the map shows where the distorted image departs from its
-reference. The idea is the patch-level quality maps of Ying et al., "From patches to pictures (PaQ-2-PiQ)",
-CVPR 2020, computed here by re-scoring tiles rather than by a dedicated head.
+are placed along each side (more only where fewer would leave gaps), so the cost stays bounded. For a
+full-reference model the reference is cut at the same positions, so the map shows where the distorted
+image departs from its reference. The idea is the patch-level quality maps of Ying et al., "From patches
+to pictures (PaQ-2-PiQ)", CVPR 2020, computed here by re-scoring tiles rather than by a dedicated head.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from common.media import rgb_array_to_luma
+from common.media import rgb_array_to_luma, to_uint8
 from common.model import Model
 from common.runner import model_forward
 
@@ -57,9 +57,7 @@ def _check_image(name: str, a: np.ndarray) -> None:
 def _resized(img: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
     if img.shape[:2] == hw:
         return img
-    if img.dtype != np.uint8:
-        img = (img >> 8).astype(np.uint8)
-    return np.asarray(Image.fromarray(img).resize((hw[1], hw[0]), Image.Resampling.BICUBIC))
+    return np.asarray(Image.fromarray(to_uint8(img)).resize((hw[1], hw[0]), Image.Resampling.BICUBIC))
 
 
 def quality_map(model: Model, image: np.ndarray, ref: np.ndarray | None = None,

@@ -103,8 +103,8 @@ def item_views(item: Item, full_reference: bool, refs: dict[Path, tuple[Tensor, 
     if ref not in refs:
         frames = _frames(ref)
         refs.clear()
-        refs[ref] = torch.cat([clip_views(frames, seed), clip_views(_frames(ref, before=True), seed)], 2), \
-            frames[0].shape[:2]
+        views = torch.cat([clip_views(frames, seed), clip_views(_frames(ref, before=True), seed)], 2)
+        refs[ref] = views, frames[0].shape[:2]
     ref_views, size = refs[ref]
     return torch.cat([clip_views(_frames(item.path), seed, size), ref_views], 2)
 
