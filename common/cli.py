@@ -149,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
                               "  dqa data build --suite backbone && dqa train backbone --out weights/backbone.pt\n"
                               "  dqa data build --suite backbone --small && dqa train backbone --small --out /tmp/bb.pt\n"
                               "  dqa train backbone --minutes 100 --out weights/backbone.pt   stop (resumably) after 100 minutes\n"
-                              "  dqa data build --suite pgc && dqa train pgc && dqa train pgc-fr --train-stages 4\n"
+                              "  dqa data build --suite pgc && dqa train pgc && dqa train pgc-fr\n"
                               "  dqa train ugc --small --out /tmp/ugc.pt        a smoke run on the small ugc set")
     p.add_argument("recipe", choices=TRAIN_RECIPES, help="what to train")
     p.add_argument("--set", dest="set_dir", help="set folder (default $DQA_DATA/sets/SET[-small])")
@@ -160,9 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--crop", type=int, help="backbone training crop in pixels (default 128; 64 with --small)")
     p.add_argument("--epochs", type=int, help="passes over the training data (default 12 for backbone, 15 for video)")
     p.add_argument("--batch", type=int, help="severity lists (backbone, default 8) or clips (video, 32) per batch")
-    p.add_argument("--lr", type=float, help="peak learning rate of AdamW (default 3e-4)")
+    p.add_argument("--lr", type=float, help="peak learning rate of AdamW (default 3e-4; 1e-3 for pgc-fr)")
     p.add_argument("--train-stages", type=int, choices=range(5), metavar="0-4",
-                   help="video: the backbone's last stages that train with the head (default 2; 0 = frozen)")
+                   help="video: the backbone's last stages that train with the head (0 = frozen; default: the "
+                        "recipe's, 0 for pgc-fr and 2 for the others)")
     p.add_argument("--minutes", type=float, help="stop after this much training time, with a checkpoint")
     p.add_argument("--max-steps", type=int, help="stop after this many optimiser steps in all")
     _add_run_options(p)
@@ -400,20 +401,19 @@ def _train_video(args: argparse.Namespace) -> int:
     from common.data.sources import data_dir
     from common.train import TrainConfig
     from common.weights import weights_dir
-    from suites.video.train import RECIPES, SETTINGS, TRAIN_STAGES, train
+    from suites.video.train import RECIPES, SETTINGS, train
 
     recipe = RECIPES[args.recipe]
     name = recipe.set + ("-small" if args.small else "")
     set_dir = Path(args.set_dir) if args.set_dir else data_dir() / "sets" / name
     out = Path(args.out) if args.out else weights_dir() / f"video-{args.recipe}.pt"
     config = TrainConfig(epochs=args.epochs or SETTINGS["epochs"], batch_size=args.batch or SETTINGS["batch"],
-                         lr=args.lr or SETTINGS["lr"], warmup_steps=50, patience=10, seed=args.seed,
+                         lr=args.lr or recipe.lr, warmup_steps=50, patience=10, seed=args.seed,
                          device=args.device, workers=0, max_steps=args.max_steps, max_minutes=args.minutes,
                          progress=not args.quiet)
     run = data_dir() / "runs" / (args.recipe + ("-small" if args.small else ""))
-    stages = TRAIN_STAGES if args.train_stages is None else args.train_stages
     fit = train(args.recipe, out, set_dir, config, run_dir=run, command="dqa " + " ".join(args.argv),
-                train_stages=stages)
+                train_stages=args.train_stages)
     print(f"{out}: {fit.epochs} epochs, {fit.steps} steps, stopped by {fit.stopped}; "
           f"best validation SRCC {fit.best_srcc:.3f} at epoch {fit.best_epoch} (run folder {run})")
     return 0

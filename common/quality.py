@@ -29,6 +29,9 @@ VIEWS = 3
 
 
 def mlp(d_in: int, hidden: int, d_out: int) -> nn.Sequential:
+    """A one-hidden-layer ReLU MLP; ``hidden=0``: a linear layer (a linear fusion, as VMAF's of its metrics)."""
+    if hidden == 0:
+        return nn.Sequential(nn.Linear(d_in, d_out))
     return nn.Sequential(nn.Linear(d_in, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, d_out))
 
 

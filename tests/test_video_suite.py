@@ -118,6 +118,24 @@ def test_view_metrics_compare_views_and_read_motion_from_the_previous_reference(
     assert fr.context_frames == 1 and fr.score(clip, ref=clip).ok
 
 
+def test_a_full_reference_head_without_content_reads_only_differences(tmp_path: Path) -> None:
+    """``content=False`` leaves the distorted views' pooled features out: any frame against itself then gives the
+    head the same input, whatever it shows; with ``content`` the input still tells the two contents apart."""
+    a, b = frame_views(mediagen.image_content(400, 360)), frame_views(mediagen.clip_content(3, 400, 360))
+    for content, alike in ((False, True), (True, False)):
+        net = VideoNet(width=TINY["width"], hidden=0, full_reference=True, metrics=True, content=content).eval()
+        fa, fb = (net.frame_features(torch.stack([torch.cat([v, v, v])])) for v in (a, b))
+        assert fa.shape[1] == net.norm.num_features and torch.allclose(fa, fb, atol=1e-5) == alike
+    assert isinstance(net.quality[0], torch.nn.Linear) and len(net.quality) == 1  # hidden=0: a linear head
+    path = tmp_path / "linear.pt"
+    torch.save(VideoNet(width=TINY["width"], hidden=0, full_reference=True, metrics=True, content=False).export(),
+               path)
+    fr = load_model("pgc-fr", device="cpu", weights=str(path))
+    assert not fr.net.content and fr.net.hidden == 0
+    with pytest.raises(ValueError, match="content=False needs full_reference"):
+        VideoNet(content=False)
+
+
 def test_one_model_call_serves_frames_of_several_files(weights: dict[str, Path], tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     folder = tmp_path / "mixed"

@@ -61,7 +61,7 @@ def display_frame(frame: np.ndarray) -> np.ndarray:
 def frame_views_uint8(frame: np.ndarray, generator: torch.Generator | None = None) -> Tensor:
     """(2, 3, SIDE, SIDE) uint8: fragments (cell-centred, or at random cell positions with a generator) and the
     whole frame (what training caches)."""
-    img = display_frame(frame)
+    img = np.require(display_frame(frame), requirements="W")  # decoded images can be read-only; torch wants writable
     frag = fragments(torch.from_numpy(img).permute(2, 0, 1), GRID, PATCH, generator)
     whole = torch.from_numpy(_resize(img, (SIDE, SIDE), Image.BILINEAR)).permute(2, 0, 1)
     return torch.stack([frag, whole])
@@ -112,15 +112,20 @@ class VideoNet(QualityNet):
     head. Full-reference: the distorted views' pooled features and, per view, the LPIPS-style distances of the
     distorted and reference feature maps (the fragments of both sides sit at the same positions, so their maps
     align); with ``metrics``, also the classic metrics and the motion of each view (:func:`view_metrics`), as VMAF
-    fuses elementary metrics and motion. Input (B, V, 3, H, W): the V distorted views, then (FR) the V reference
-    views, then (``metrics``) the V views of the reference frame before."""
+    fuses elementary metrics and motion. ``content=False`` (FR only) leaves the distorted views' pooled features
+    out, so the head reads only how the two sides differ: with them, a fit on the pgc set learnt its training
+    contents (see docs/video.md). Input (B, V, 3, H, W): the V distorted views, then (FR) the V reference views,
+    then (``metrics``) the V views of the reference frame before."""
 
     def __init__(self, width: float = 0.375, blocks: tuple[int, int, int, int] = (2, 2, 2, 2), hidden: int = 256,
-                 views: int = 2, full_reference: bool = False, metrics: bool = False) -> None:
+                 views: int = 2, full_reference: bool = False, metrics: bool = False, content: bool = True) -> None:
         if metrics and not full_reference:
             raise ValueError("view metrics compare with a reference: they need full_reference=True")
-        super().__init__(width, blocks, hidden, inputs=views * 3 if full_reference else views * 2, input_unit=0.5)
-        self.views, self.full_reference, self.metrics = views, full_reference, metrics
+        if not (content or full_reference):
+            raise ValueError("a no-reference network reads the content: content=False needs full_reference=True")
+        units = (2 * content + full_reference) * views  # pooled mean/std (2 half-units), LPIPS distances (1)
+        super().__init__(width, blocks, hidden, inputs=units, input_unit=0.5)
+        self.views, self.full_reference, self.metrics, self.content = views, full_reference, metrics, content
         if metrics:
             d = self.norm.num_features + views * len(VIEW_METRICS)
             self.norm, self.quality = nn.BatchNorm1d(d), mlp(d, hidden, 1)
@@ -132,13 +137,14 @@ class VideoNet(QualityNet):
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "views": self.views, "full_reference": self.full_reference,
-                "metrics": self.metrics}
+                "metrics": self.metrics, "content": self.content}
 
     @classmethod
     def build(cls, cfg: dict[str, Any]) -> VideoNet:
         net = super().build(cfg)
         return cls(net.backbone.width, net.backbone.blocks, net.hidden, int(cfg.get("views", 2)),
-                   bool(cfg.get("full_reference", False)), bool(cfg.get("metrics", False)))
+                   bool(cfg.get("full_reference", False)), bool(cfg.get("metrics", False)),
+                   bool(cfg.get("content", True)))
 
     def maps(self, x: Tensor) -> list[Tensor]:
         """(B, V, 3, H, W) views -> the backbone's stage maps, each (B * V, C, h, w)."""
@@ -146,13 +152,15 @@ class VideoNet(QualityNet):
 
     def head_input(self, dist: list[Tensor], ref: list[Tensor] | None = None, views: int | None = None) -> Tensor:
         """Stage maps of the distorted views (and FR: of the aligned reference views), each (B * V, C, h, w) ->
-        the head's input before BatchNorm, (B, V * features): pooled statistics, then (FR) the distances."""
+        the head's input before BatchNorm, (B, V * features): pooled statistics (with ``content``), then (FR) the
+        distances."""
         v = views or self.views
-        f = self.backbone.pool(dist)
+        parts = [self.backbone.pool(dist)] if self.content else []
         if self.full_reference:
             if ref is None:
                 raise ValueError("a full-reference network needs the reference views' feature maps")
-            f = torch.cat([f, stage_distances(dist, ref)], 1)
+            parts.append(stage_distances(dist, ref))
+        f = torch.cat(parts, 1)
         return f.view(-1, v * f.shape[1])
 
     def frame_features(self, x: Tensor) -> Tensor:

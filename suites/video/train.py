@@ -2,10 +2,12 @@
 
 Each model is the shared pretrained backbone (``weights/backbone.pt``) with its own BatchNorm + MLP head, trained
 on the train split of the suite's set (``dqa data build --suite S``) against the set's teacher label: the fused
-full-reference label for ``ugc``, VMAF for ``pgc``, ``pgc-fr`` and ``game``. The head trains together with the
-backbone's last ``TRAIN_STAGES`` stages, end to end on fragments as in FAST-VQA (Wu et al., ECCV 2022): frozen
-pooled features order the severities within a content but do not carry an absolute level across contents. The
-first stages and every BatchNorm statistic stay as pretrained.
+full-reference label for ``ugc``, VMAF for ``pgc``, ``pgc-fr`` and ``game``. The no-reference heads train
+together with the backbone's last ``TRAIN_STAGES`` stages, end to end on fragments as in FAST-VQA (Wu et al.,
+ECCV 2022): frozen pooled features order the severities within a content but do not carry an absolute level
+across contents. The first stages and every BatchNorm statistic stay as pretrained. ``pgc-fr`` instead fuses
+only how the two sides differ (feature distances and classic metrics) with a linear head on the frozen
+backbone, as VMAF fuses its elementary metrics (see docs/video.md).
 
 Decoding is the slow part on a CPU, so every training clip is decoded once into uint8 views cached in the run
 folder: ``FRAMES`` uniform frames per clip, ``PASSES`` times (the scoring views, then fragments at random cell
@@ -40,7 +42,7 @@ from suites.video.model import SIDE, VideoNet, frame_views_uint8, match_size
 FRAMES = 4  # uniform frames of each training clip
 PASSES = 3  # cached views per frame: the scoring views, then random fragment positions
 STEP_FRAMES = 2  # frames of each clip a training step reads (at least 2: the head's BatchNorm needs a batch)
-TRAIN_STAGES = 2  # the backbone's last stages that train with the head
+TRAIN_STAGES = 2  # the backbone's last stages that train with the head, unless a recipe says otherwise
 VAL_SHARE = 5  # one training content in five validates
 CHUNK = 64  # clips per cache file: caching resumes from the last whole chunk
 VIEWS_VERSION = 1  # bump when the cached views change, so old caches are not reused
@@ -49,18 +51,26 @@ FR_VIEWS_VERSION = 2  # full-reference caches: 2 adds the views of the reference
 
 @dataclass(frozen=True)
 class VideoRecipe:
-    """Which set and label a video model trains on, and whether it is full-reference."""
+    """Which set and label a video model trains on, whether it is full-reference, and its network: the head's
+    hidden width (0: linear), the backbone stages trained with it, and (FR) whether the head also reads the
+    distorted views' pooled features (``content``); the learning rate (a linear head on frozen features wants a
+    larger one)."""
 
     name: str
     set: str
     label: str
     full_reference: bool = False
+    hidden: int = 256
+    train_stages: int = TRAIN_STAGES
+    content: bool = True
+    lr: float = 3e-4
 
 
-RECIPES = {r.name: r for r in (VideoRecipe("ugc", "ugc", "fused"), VideoRecipe("pgc", "pgc", "vmaf"),
-                               VideoRecipe("pgc-fr", "pgc", "vmaf", full_reference=True),
-                               VideoRecipe("game", "game", "vmaf"))}
-SETTINGS = {"epochs": 15, "batch": 32, "lr": 3e-4, "hidden": 256}  # the shipped runs; the CLI's defaults
+RECIPES = {r.name: r for r in (
+    VideoRecipe("ugc", "ugc", "fused"), VideoRecipe("pgc", "pgc", "vmaf"),
+    VideoRecipe("pgc-fr", "pgc", "vmaf", full_reference=True, hidden=0, train_stages=0, content=False, lr=1e-3),
+    VideoRecipe("game", "game", "vmaf"))}
+SETTINGS = {"epochs": 15, "batch": 32}  # the shipped runs; the CLI's defaults (the learning rate is the recipe's)
 
 
 def _frames(path: Path, before: bool = False) -> list[np.ndarray]:
@@ -200,20 +210,22 @@ def start_net(recipe: VideoRecipe, hidden: int, backbone: str | None = None,
     state, sha = load_weights("backbone", backbone)
     cfg = state["config"]
     net = VideoNet(float(cfg["width"]), tuple(cfg["blocks"]), hidden, full_reference=recipe.full_reference,
-                   metrics=recipe.full_reference)
+                   metrics=recipe.full_reference, content=recipe.content)
     net.backbone.load_state_dict({k: v.float() for k, v in state["backbone"].items()})
     net.freeze_backbone(train_stages)
     return net, sha
 
 
-def train(name: str, out: str | Path, set_dir: str | Path, config: TrainConfig, hidden: int = SETTINGS["hidden"],
+def train(name: str, out: str | Path, set_dir: str | Path, config: TrainConfig, hidden: int | None = None,
           backbone: str | None = None, run_dir: str | Path | None = None, command: str = "",
-          train_stages: int = TRAIN_STAGES) -> Fit:
-    """Train video model ``name`` (its head and the backbone's last ``train_stages`` stages) on the set in
-    ``set_dir`` and write its weight file to ``out``."""
+          train_stages: int | None = None) -> Fit:
+    """Train video model ``name`` (its head and the backbone's last ``train_stages`` stages; None: the recipe's)
+    on the set in ``set_dir`` and write its weight file to ``out``."""
     if name not in RECIPES:
         raise ValueError(f"no video recipe {name!r}; choose one of {', '.join(RECIPES)}")
     recipe = RECIPES[name]
+    hidden = recipe.hidden if hidden is None else hidden
+    train_stages = recipe.train_stages if train_stages is None else train_stages
     manifest = read_manifest(set_dir)
     items = [i for i in manifest.select("train") if recipe.label in i.labels]
     if not items:
@@ -232,7 +244,7 @@ def train(name: str, out: str | Path, set_dir: str | Path, config: TrainConfig, 
     train_set = ClipViews(chunks, range(n), targets[:n], train=True, seed=config.seed)
     val_set = ClipViews(chunks, range(n, len(targets)), targets[n:], train=False) if val_items else None
     settings = {k: v for k, v in asdict(config).items() if k not in ("progress", "max_minutes", "device", "workers")}
-    run_key = hashlib.sha256(repr((hidden, train_stages, backbone_sha, settings)).encode()).hexdigest()[:12]
+    run_key = hashlib.sha256(repr((hidden, train_stages, recipe.content, backbone_sha, settings)).encode()).hexdigest()[:12]
     fit = Trainer(PooledClips(net), FinetuneLoss(), train_set, val_set, config, views_dir / f"run-{run_key}.pt").fit()
     trained = (f"stages {5 - train_stages}-4 trained with the head; the others and all BatchNorm statistics frozen"
                if train_stages else "frozen")
@@ -248,11 +260,14 @@ def train(name: str, out: str | Path, set_dir: str | Path, config: TrainConfig, 
     torch.save(net.export({"command": command, "model": name, **training}), out)
     if out.resolve().parent == weights_dir().resolve():
         record_weights(out.stem, out, {
-            "architecture": f"shared ResNet-18-family backbone (last {train_stages} stages fine-tuned) on two "
+            "architecture": "shared ResNet-18-family backbone ("
+                            + (f"last {train_stages} stages fine-tuned" if train_stages else "frozen") + ") on two "
                             f"{SIDE}x{SIDE} views per frame (fragments + whole frame)"
-                            + (" of the distorted and the reference frame, with PSNR, SSIM, VIF, GMSD and the "
-                               "reference's motion of each view" if recipe.full_reference else "")
-                            + ", BatchNorm + MLP head per frame, mean pooling (suites.video.model.VideoNet); fp16",
+                            + (f" of the distorted and the reference frame: {'pooled features, ' * recipe.content}"
+                               "LPIPS-style feature distances, PSNR, SSIM, VIF, GMSD and the reference's motion of "
+                               "each view" if recipe.full_reference else "")
+                            + f", BatchNorm + {'MLP' if hidden else 'linear'} head per frame, mean pooling "
+                              "(suites.video.model.VideoNet); fp16",
             "config": net.config(),
             "recipe": f"dqa data build --suite {recipe.set} && {command}",
             "data_sources": [f"$DQA_DATA/sets/{manifest.root.name} (sha256 {manifest.sha256[:12]}), built by "
