@@ -81,8 +81,8 @@ def _decode_only(path: Path, sampler: TemporalSampler, opts: ScoreOptions, model
     """Decode exactly the frames the runner would decode for this file (context frames too), as the model wants
     them."""
     indices, info = plan_frames(path, sampler, opts, model.context_frames)
-    for _ in read_media(path, with_context(indices, model.context_frames), raw=raw_spec_for(path, opts), backend=opts.backend, pixels=model.pixels,
-                        info=info):
+    for _ in read_media(path, with_context(indices, model.context_frames), raw=raw_spec_for(path, opts),
+                        backend=opts.backend, pixels=model.pixels, info=info):
         pass
 
 

@@ -244,8 +244,8 @@ def train(name: str, out: str | Path, set_dir: str | Path, config: TrainConfig, 
     train_set = ClipViews(chunks, range(n), targets[:n], train=True, seed=config.seed)
     val_set = ClipViews(chunks, range(n, len(targets)), targets[n:], train=False) if val_items else None
     settings = {k: v for k, v in asdict(config).items() if k not in ("progress", "max_minutes", "device", "workers")}
-    run_key = hashlib.sha256(repr((hidden, train_stages, recipe.content, backbone_sha, settings)).encode())
-    run_key = run_key.hexdigest()[:12]
+    run_spec = repr((hidden, train_stages, recipe.content, backbone_sha, settings))
+    run_key = hashlib.sha256(run_spec.encode()).hexdigest()[:12]
     fit = Trainer(PooledClips(net), FinetuneLoss(), train_set, val_set, config, views_dir / f"run-{run_key}.pt").fit()
     trained = (f"stages {5 - train_stages}-4 trained with the head; the others and all BatchNorm statistics frozen"
                if train_stages else "frozen")
