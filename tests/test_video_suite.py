@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from common.cli import TRAIN_RECIPES, main
 from common.errors import WeightsError
@@ -136,6 +137,25 @@ def test_a_full_reference_head_without_content_reads_only_differences(tmp_path: 
         VideoNet(content=False)
 
 
+def test_a_no_reference_head_can_read_distortion_cues(tmp_path: Path) -> None:
+    """``cues=True`` appends the frame's distortion cues to the pooled features; the shipped form keeps it."""
+    from common.metrics.cues import N_CUES, distortion_cues
+
+    views = frame_views(mediagen.image_content(400, 360))
+    net = VideoNet(width=TINY["width"], hidden=TINY["hidden"], cues=True).eval()
+    f = net.frame_features(views[None])
+    assert f.shape[1] == net.norm.num_features
+    assert torch.allclose(f[0, -N_CUES:], distortion_cues(views[None, 0], views[None, 1])[0])
+    path = tmp_path / "cues.pt"
+    torch.save(net.export(), path)
+    model = load_model("ugc", device="cpu", weights=str(path))
+    image = tmp_path / "a.png"
+    Image.fromarray(mediagen.image_content(400, 360)).save(image)
+    assert model.net.cues and model.score(image).ok
+    with pytest.raises(ValueError, match="no-reference"):
+        VideoNet(full_reference=True, cues=True)
+
+
 def test_one_model_call_serves_frames_of_several_files(weights: dict[str, Path], tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     folder = tmp_path / "mixed"
@@ -143,8 +163,6 @@ def test_one_model_call_serves_frames_of_several_files(weights: dict[str, Path],
     for i in range(4):
         mediagen.make_clip(folder / f"clip{i}.mp4", n_frames=10 + 5 * i, size=(320 + 32 * i, 240))
     for i in range(3):
-        from PIL import Image
-
         Image.fromarray(mediagen.image_content(200 + 50 * i, 150)).save(folder / f"img{i}.png")
     model = load_model("ugc", device="cpu", weights=str(weights["nr"]))
     sizes: list[int] = []
@@ -186,20 +204,24 @@ def tiny_set(root: Path) -> Path:
     return root
 
 
-@pytest.mark.parametrize("recipe", ["pgc", "pgc-fr"])
+@pytest.mark.parametrize("recipe", ["pgc", "pgc-fr", "ugc"])
 def test_dqa_train_video_recipe(recipe: str, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path,
                                 monkeypatch: pytest.MonkeyPatch) -> None:
     root = tiny_set(tmp_path_factory.mktemp("set") / "pgc")
     monkeypatch.setenv("DQA_DATA", str(tmp_path / "data"))
     out = tmp_path / f"{recipe}.pt"
-    args = ["-q", "train", recipe, "--set", str(root), "--out", str(out), "--epochs", "3", "--batch", "4"]
+    batch = str(RECIPES[recipe].per_content or 4)
+    args = ["-q", "train", recipe, "--set", str(root), "--out", str(out), "--epochs", "3", "--batch", batch]
     assert main(args) == 0
     state = load_state(out)
     cfg = state["config"]
     assert cfg["full_reference"] == (recipe == "pgc-fr") and cfg["train_clips"] + cfg["val_clips"] == 12
-    assert cfg["label"] == "vmaf" and cfg["command"].startswith(f"dqa -q train {recipe}")
+    assert cfg["label"] == RECIPES[recipe].label and cfg["command"].startswith(f"dqa -q train {recipe}")
+    assert cfg["cues"] == (recipe == "ugc")
     assert all(v.dtype == torch.float16 for v in state["quality"].values() if v.is_floating_point())
     assert cfg["metrics"] == (recipe == "pgc-fr")
+    if recipe == "ugc":
+        assert main(args[:-1] + ["4"]) == 2  # groups of 8 clips of a content do not fill batches of 4
     feats = list((tmp_path / "data" / "runs" / recipe).glob("views-*/chunk*.npy"))
     assert feats, "the views of the training clips are cached"
     assert np.load(feats[0], mmap_mode="r").shape[3] == (6 if recipe == "pgc-fr" else 2)  # FR: + previous reference
@@ -208,6 +230,27 @@ def test_dqa_train_video_recipe(recipe: str, tmp_path_factory: pytest.TempPathFa
     r = model.score(test / "h264_3.mp4", ref=test / "pristine.mp4" if recipe == "pgc-fr" else None)
     assert r.ok and 0 <= r.score <= 100
     assert main(args) == 0  # a second run reuses the cached views and the finished checkpoint
+
+
+def test_grouped_order_fills_batches_with_one_content_each_pristine_first() -> None:
+    """``per_content`` batches: each group of clips is one content, its pristine clip first, and an epoch is as
+    long as the set; without it, a plain permutation."""
+    from common.data.manifest import Item
+    from suites.video.train import ClipViews
+
+    items = [Item(Path(f"c{c}/{k}.mp4"), None, f"content{c}", "pristine" if k == 0 else "h264", k, {}, "train")
+             for c in range(5) for k in range(6 + c)]
+    chunks = [np.zeros((len(items), 1), np.uint8)]
+    data = ClipViews(chunks, range(len(items)), [0.0] * len(items), True, items=items, per_content=4)
+    order = data.order(0, 1)
+    assert len(order) == len(items) and order == data.order(0, 1) and order != data.order(0, 2)
+    for g in range(0, len(order) - 3, 4):
+        group = [items[i] for i in order[g:g + 4]]
+        assert len({i.content for i in group}) == 1 and group[0].pristine and not any(i.pristine for i in group[1:])
+    plain = ClipViews(chunks, range(len(items)), [0.0] * len(items), True)
+    assert sorted(plain.order(0, 1)) == list(range(len(items)))
+    with pytest.raises(ValueError, match="item of every clip"):
+        ClipViews(chunks, range(len(items)), [0.0] * len(items), True, per_content=4)
 
 
 def test_report_checks_each_goal_against_the_eval_tables(tmp_path: Path) -> None:

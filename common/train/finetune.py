@@ -87,16 +87,21 @@ class LabelledMedia(Dataset):
 
 @dataclass
 class FinetuneLoss:
-    """L1 (per 20 label points) + PLCC + a within-batch rank term, on the 0-100 scale."""
+    """L1 (per 20 label points) + PLCC + a within-batch rank term, on the 0-100 scale; with ``within`` and a batch
+    ``group`` per sample, also a rank term with a wider margin inside each group (say, the versions of one
+    content)."""
 
     rank: float = 0.2
+    within: float = 0.0
 
     def loss(self, model: nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
         pred, target = model(batch["views"]), batch["target"]
         terms = {"l1": l1_loss(pred, target) / 20, "rank": rank_loss(pred, target, margin=1.0, min_gap=2.0)}
         if len(pred) > 1:
             terms["plcc"] = plcc_loss(pred, target)
-        total = terms["l1"] + terms.get("plcc", 0) + self.rank * terms["rank"]
+        if self.within and "group" in batch:
+            terms["within"] = rank_loss(pred, target, groups=batch["group"], margin=5.0, min_gap=2.0) / 5
+        total = terms["l1"] + terms.get("plcc", 0) + self.rank * terms["rank"] + self.within * terms.get("within", 0)
         return total, {k: v.item() for k, v in terms.items()}  # type: ignore[return-value]
 
     def predict(self, model: nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:

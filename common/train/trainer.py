@@ -114,7 +114,8 @@ class Trainer:
     """Train ``model`` on ``train`` with ``task``, validating on ``val`` (optional) after each epoch.
 
     ``checkpoint``: a file written every ``checkpoint_minutes`` and at each epoch end (atomically); when it
-    exists the run resumes from it. Datasets may define ``set_epoch(epoch)`` to seed their augmentation.
+    exists the run resumes from it. Datasets may define ``set_epoch(epoch)`` to seed their augmentation, and
+    ``order(seed, epoch)`` (as long as the dataset, fixed by its arguments) to lay out their batches.
     A task that is an ``nn.Module`` (say, with :class:`~common.train.losses.UncertaintyWeighting`) has its
     parameters trained and checkpointed with the model's; ``params`` restricts training to a subset
     (e.g. a head on a frozen backbone).
@@ -223,7 +224,8 @@ class Trainer:
             epoch = st["epoch"]
             if hasattr(self.train, "set_epoch"):
                 self.train.set_epoch(epoch)
-            order = epoch_order(len(self.train), cfg.seed, epoch)[st["batch"] * cfg.batch_size:]  # type: ignore[arg-type]
+            order = (self.train.order(cfg.seed, epoch) if hasattr(self.train, "order")  # type: ignore[attr-defined]
+                     else epoch_order(len(self.train), cfg.seed, epoch))[st["batch"] * cfg.batch_size:]  # type: ignore[arg-type]
             bar = tqdm(total=self.steps_per_epoch, initial=st["batch"], desc=f"epoch {epoch + 1}/{cfg.epochs}",
                        disable=not cfg.progress, dynamic_ncols=True, leave=False)
             running: dict[str, float] = {}

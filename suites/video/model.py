@@ -29,6 +29,7 @@ from torch import Tensor, nn
 from common.errors import WeightsError
 from common.media import UniformKeyframes, fragments, to_uint8
 from common.metrics import fr
+from common.metrics.cues import N_CUES, distortion_cues
 from common.quality import QualityModel, QualityNet, mlp
 from common.registry import ModelSpec, register
 
@@ -114,20 +115,25 @@ class VideoNet(QualityNet):
     align); with ``metrics``, also the classic metrics and the motion of each view (:func:`view_metrics`), as VMAF
     fuses elementary metrics and motion. ``content=False`` (FR only) leaves the distorted views' pooled features
     out, so the head reads only how the two sides differ: with them, a fit on the pgc set learnt its training
-    contents (see docs/video.md). Input (B, V, 3, H, W): the V distorted views, then (FR) the V reference views,
+    contents (see docs/video.md). ``cues`` (no-reference) adds the classic distortion cues of each frame
+    (:func:`common.metrics.cues.distortion_cues`), which carry across contents better than deep features do. Input (B, V, 3, H, W): the V distorted views, then (FR) the V reference views,
     then (``metrics``) the V views of the reference frame before."""
 
     def __init__(self, width: float = 0.375, blocks: tuple[int, int, int, int] = (2, 2, 2, 2), hidden: int = 256,
-                 views: int = 2, full_reference: bool = False, metrics: bool = False, content: bool = True) -> None:
+                 views: int = 2, full_reference: bool = False, metrics: bool = False, content: bool = True,
+                 cues: bool = False) -> None:
         if metrics and not full_reference:
             raise ValueError("view metrics compare with a reference: they need full_reference=True")
         if not (content or full_reference):
             raise ValueError("a no-reference network reads the content: content=False needs full_reference=True")
+        if cues and (full_reference or views != 2):
+            raise ValueError("distortion cues are read from a no-reference frame's fragments and whole view")
         units = (2 * content + full_reference) * views  # pooled mean/std (2 half-units), LPIPS distances (1)
         super().__init__(width, blocks, hidden, inputs=units, input_unit=0.5)
         self.views, self.full_reference, self.metrics, self.content = views, full_reference, metrics, content
-        if metrics:
-            d = self.norm.num_features + views * len(VIEW_METRICS)
+        self.cues = cues
+        if metrics or cues:
+            d = self.norm.num_features + views * len(VIEW_METRICS) * metrics + N_CUES * cues
             self.norm, self.quality = nn.BatchNorm1d(d), mlp(d, hidden, 1)
 
     @property
@@ -137,14 +143,14 @@ class VideoNet(QualityNet):
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "views": self.views, "full_reference": self.full_reference,
-                "metrics": self.metrics, "content": self.content}
+                "metrics": self.metrics, "content": self.content, "cues": self.cues}
 
     @classmethod
     def build(cls, cfg: dict[str, Any]) -> VideoNet:
         net = super().build(cfg)
         return cls(net.backbone.width, net.backbone.blocks, net.hidden, int(cfg.get("views", 2)),
                    bool(cfg.get("full_reference", False)), bool(cfg.get("metrics", False)),
-                   bool(cfg.get("content", True)))
+                   bool(cfg.get("content", True)), bool(cfg.get("cues", False)))
 
     def maps(self, x: Tensor) -> list[Tensor]:
         """(B, V, 3, H, W) views -> the backbone's stage maps, each (B * V, C, h, w)."""
@@ -169,7 +175,8 @@ class VideoNet(QualityNet):
             raise ValueError(f"expected (B, {self.input_views}, 3, H, W) views, got {tuple(x.shape)}")
         v = self.views
         if not self.full_reference:
-            return self.head_input(self.maps(x))
+            f = self.head_input(self.maps(x))
+            return torch.cat([f, distortion_cues(x[:, 0], x[:, 1], PATCH)], 1) if self.cues else f
         f = self.head_input(self.maps(x[:, :v]), self.maps(x[:, v:2 * v]))
         if not self.metrics:
             return f

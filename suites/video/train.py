@@ -2,12 +2,14 @@
 
 Each model is the shared pretrained backbone (``weights/backbone.pt``) with its own BatchNorm + MLP head, trained
 on the train split of the suite's set (``dqa data build --suite S``) against the set's teacher label: the fused
-full-reference label for ``ugc``, VMAF for ``pgc``, ``pgc-fr`` and ``game``. The no-reference heads train
-together with the backbone's last ``TRAIN_STAGES`` stages, end to end on fragments as in FAST-VQA (Wu et al.,
-ECCV 2022): frozen pooled features order the severities within a content but do not carry an absolute level
-across contents. The first stages and every BatchNorm statistic stay as pretrained. ``pgc-fr`` instead fuses
-only how the two sides differ (feature distances and classic metrics) with a linear head on the frozen
-backbone, as VMAF fuses its elementary metrics (see docs/video.md).
+full-reference label for ``ugc``, VMAF for ``pgc``, ``pgc-fr`` and ``game``. ``pgc`` trains its head together
+with the backbone's last ``TRAIN_STAGES`` stages, end to end on fragments as in FAST-VQA (Wu et al., ECCV 2022);
+the first stages and every BatchNorm statistic stay as pretrained. Fine-tuned on a few dozen contents, deep
+features learn the contents as much as their distortions, so ``ugc`` and ``game`` keep the backbone frozen and
+add classic distortion cues (:mod:`common.metrics.cues`), which carry across contents; ``ugc`` also trains on
+batches of one content each, its pristine clip first, with a rank term inside each. ``pgc-fr`` fuses only how
+the two sides differ (feature distances and classic metrics) with a linear head on the frozen backbone, as VMAF
+fuses its elementary metrics (see docs/video.md).
 
 Decoding is the slow part on a CPU, so every training clip is decoded once into uint8 views cached in the run
 folder: ``FRAMES`` uniform frames per clip, ``PASSES`` times (the scoring views, then fragments at random cell
@@ -35,7 +37,7 @@ from tqdm.auto import tqdm
 from common.data.manifest import Item, read_manifest
 from common.media import read_media
 from common.train.finetune import FinetuneLoss, frame_indices
-from common.train.trainer import Fit, TrainConfig, Trainer, seed_everything, validation_share
+from common.train.trainer import Fit, TrainConfig, Trainer, epoch_order, seed_everything, validation_share
 from common.weights import load_weights, record_weights, weights_dir
 from suites.video.model import SIDE, VideoNet, frame_views_uint8, match_size
 
@@ -53,8 +55,10 @@ FR_VIEWS_VERSION = 2  # full-reference caches: 2 adds the views of the reference
 class VideoRecipe:
     """Which set and label a video model trains on, whether it is full-reference, and its network: the head's
     hidden width (0: linear), the backbone stages trained with it, and (FR) whether the head also reads the
-    distorted views' pooled features (``content``); the learning rate (a linear head on frozen features wants a
-    larger one)."""
+    distorted views' pooled features (``content``) and (NR) the classic distortion cues (``cues``); the learning
+    rate (a linear head on frozen features wants a larger one). ``per_content`` > 0 fills each batch with groups of
+    that many clips of one content, its pristine clip first, and ``within`` weighs a rank term inside each group,
+    so that the head learns how a content's versions order, the pristine one included."""
 
     name: str
     set: str
@@ -64,12 +68,16 @@ class VideoRecipe:
     train_stages: int = TRAIN_STAGES
     content: bool = True
     lr: float = 3e-4
+    cues: bool = False
+    per_content: int = 0
+    within: float = 0.0
 
 
 RECIPES = {r.name: r for r in (
-    VideoRecipe("ugc", "ugc", "fused"), VideoRecipe("pgc", "pgc", "vmaf"),
+    VideoRecipe("ugc", "ugc", "fused", train_stages=0, lr=1e-3, cues=True, per_content=8, within=2.0),
+    VideoRecipe("pgc", "pgc", "vmaf"),
     VideoRecipe("pgc-fr", "pgc", "vmaf", full_reference=True, hidden=0, train_stages=0, content=False, lr=1e-3),
-    VideoRecipe("game", "game", "vmaf"))}
+    VideoRecipe("game", "game", "vmaf", train_stages=0, lr=1e-3, cues=True))}
 SETTINGS = {"epochs": 15, "batch": 32}  # the shipped runs; the CLI's defaults (the learning rate is the recipe's)
 
 
@@ -158,19 +166,45 @@ class ClipViews(Dataset):
     random; validation: every frame of the scoring pass."""
 
     def __init__(self, chunks: list[np.ndarray], clips: range, targets: list[float], train: bool,
-                 seed: int = 0) -> None:
-        """``clips``: which of the cached clips (in cache order), with their ``targets``."""
+                 seed: int = 0, items: list[Item] | None = None, per_content: int = 0) -> None:
+        """``clips``: which of the cached clips (in cache order), with their ``targets`` and (for ``per_content``
+        groups, see :meth:`order`) their ``items``."""
         index = [(c, i) for c, chunk in enumerate(chunks) for i in range(len(chunk))]
         if len(clips) != len(targets) or (clips and clips[-1] >= len(index)):
             raise ValueError(f"{len(index)} cached clips; asked for {len(clips)} clips with {len(targets)} labels")
+        if per_content and (items is None or len(items) != len(targets)):
+            raise ValueError("per_content groups need the item of every clip")
         self.index = [index[i] for i in clips]
         self.chunks, self.targets, self.train, self.seed, self.epoch = chunks, targets, train, seed, 0
+        self.per_content = per_content
+        names = sorted({i.content for i in items or []})
+        self.groups = [names.index(i.content) for i in items] if items else [0] * len(targets)
+        self.pristine = [i.pristine for i in items] if items else [False] * len(targets)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __len__(self) -> int:
         return len(self.targets)
+
+    def order(self, seed: int, epoch: int) -> list[int]:
+        """The sample order of an epoch, len(self) long. With ``per_content``: consecutive groups of that many clips
+        of one content, its pristine clips first, the contents taken in a new random order each round; else a
+        plain permutation (both fixed by seed and epoch)."""
+        if not self.per_content:
+            return epoch_order(len(self), seed, epoch)
+        rng = np.random.default_rng((seed, epoch, 1))
+        members: dict[int, list[int]] = {}
+        for i, g in enumerate(self.groups):
+            members.setdefault(g, []).append(i)
+        order: list[int] = []
+        while len(order) < len(self):
+            for g in rng.permutation(sorted(members)):
+                first = [i for i in members[g] if self.pristine[i]][:self.per_content]
+                rest = [i for i in members[g] if not self.pristine[i]]
+                take = min(self.per_content - len(first), len(rest))
+                order += first + [rest[k] for k in rng.choice(len(rest), take, replace=False)]
+        return order[:len(self)]
 
     def __getitem__(self, i: int) -> dict[str, Tensor]:
         c, k = self.index[i]
@@ -181,7 +215,8 @@ class ClipViews(Dataset):
             views = views.flip(-1) if rng.random() < 0.5 else views
         else:
             views = torch.from_numpy(np.array(self.chunks[c][k, 0]))
-        return {"views": views, "target": torch.tensor(self.targets[i], dtype=torch.float32)}
+        return {"views": views, "target": torch.tensor(self.targets[i], dtype=torch.float32),
+                "group": torch.tensor(self.groups[i])}
 
 
 class PooledClips(nn.Module):
@@ -210,7 +245,7 @@ def start_net(recipe: VideoRecipe, hidden: int, backbone: str | None = None,
     state, sha = load_weights("backbone", backbone)
     cfg = state["config"]
     net = VideoNet(float(cfg["width"]), tuple(cfg["blocks"]), hidden, full_reference=recipe.full_reference,
-                   metrics=recipe.full_reference, content=recipe.content)
+                   metrics=recipe.full_reference, content=recipe.content, cues=recipe.cues)
     net.backbone.load_state_dict({k: v.float() for k, v in state["backbone"].items()})
     net.freeze_backbone(train_stages)
     return net, sha
@@ -241,12 +276,18 @@ def train(name: str, out: str | Path, set_dir: str | Path, config: TrainConfig, 
     chunks = cache_views(train_items + val_items, recipe.full_reference, views_dir, config.progress)
     targets = [i.labels[recipe.label] for i in train_items + val_items]
     n = len(train_items)
-    train_set = ClipViews(chunks, range(n), targets[:n], train=True, seed=config.seed)
+    if recipe.per_content and config.batch_size % recipe.per_content:
+        raise ValueError(f"{name} trains on groups of {recipe.per_content} clips of one content: the batch size must "
+                         f"be a multiple of {recipe.per_content}, got {config.batch_size}")
+    train_set = ClipViews(chunks, range(n), targets[:n], train=True, seed=config.seed, items=train_items,
+                          per_content=recipe.per_content)
     val_set = ClipViews(chunks, range(n, len(targets)), targets[n:], train=False) if val_items else None
     settings = {k: v for k, v in asdict(config).items() if k not in ("progress", "max_minutes", "device", "workers")}
-    run_spec = repr((hidden, train_stages, recipe.content, backbone_sha, settings))
+    grouping = (recipe.cues, recipe.per_content, recipe.within)  # in the key only where set: older keys stay
+    run_spec = repr((hidden, train_stages, recipe.content, backbone_sha, settings) + (grouping * any(grouping)))
     run_key = hashlib.sha256(run_spec.encode()).hexdigest()[:12]
-    fit = Trainer(PooledClips(net), FinetuneLoss(), train_set, val_set, config, views_dir / f"run-{run_key}.pt").fit()
+    fit = Trainer(PooledClips(net), FinetuneLoss(within=recipe.within), train_set, val_set, config,
+                  views_dir / f"run-{run_key}.pt").fit()
     trained = (f"stages {5 - train_stages}-4 trained with the head; the others and all BatchNorm statistics frozen"
                if train_stages else "frozen")
     training = {"set": manifest.root.name, "set_sha256": manifest.sha256, "label": recipe.label,
@@ -264,6 +305,7 @@ def train(name: str, out: str | Path, set_dir: str | Path, config: TrainConfig, 
             "architecture": "shared ResNet-18-family backbone ("
                             + (f"last {train_stages} stages fine-tuned" if train_stages else "frozen") + ") on two "
                             f"{SIDE}x{SIDE} views per frame (fragments + whole frame)"
+                            + (", with classic distortion cues (common.metrics.cues)" if recipe.cues else "")
                             + (f" of the distorted and the reference frame: {'pooled features, ' * recipe.content}"
                                "LPIPS-style feature distances, PSNR, SSIM, VIF, GMSD and the reference's motion of "
                                "each view" if recipe.full_reference else "")
@@ -274,5 +316,7 @@ def train(name: str, out: str | Path, set_dir: str | Path, config: TrainConfig, 
             "data_sources": [f"$DQA_DATA/sets/{manifest.root.name} (sha256 {manifest.sha256[:12]}), built by "
                              "suites/video/data.py from common/data/catalogue.csv: Debian and PyPI packages (see the "
                              "catalogue's licence column)", f"weights/backbone.pt (sha256 {backbone_sha[:12]})"],
-            "training": training})
+            "training": {**training, **({"batches": f"groups of {recipe.per_content} clips of one content, the "
+                                                   f"pristine first; within-group rank weight {recipe.within}"}
+                                        if recipe.per_content else {})}})
     return fit

@@ -1,0 +1,91 @@
+"""Distortion cues: a few classic no-reference measures of a frame's two views, batched in torch.
+
+Deep features of a few dozen training contents learn those contents as much as their distortions; these cues
+are normalised by the content itself, so they carry across contents. Each compares the frame with a
+pseudo-reference made from it (Min et al., "Blind quality assessment based on pseudo-reference image", IEEE TMM
+2018): an already blurred frame changes little when blurred again (Crete et al., "The blur effect", SPIE 2007).
+Noise is measured by Immerkaer's Laplacian-difference operator ("Fast noise variance estimation", CVIU 1996);
+block coding leaves gradient peaks at one phase of 8 pixels. The whole-frame view adds exposure and colour
+statistics (Hasler and Suesstrunk's colourfulness, SPIE 2003).
+
+Input: fragments and whole-frame views, (B, 3, S, S) floats in 0-1, the fragments a grid of ``patch``-pixel
+mini-patches (gradients that cross a patch seam are left out). Output: (B, :data:`N_CUES`).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+BLUR_SIGMAS = (0.7, 1.5)  # pseudo-references: the fragments blurred again
+BLOCK = 8  # the coding block whose seams blockiness looks for
+N_CUES = 3 * len(BLUR_SIGMAS) + 3 + 2 + 8
+_LUMA = (0.299, 0.587, 0.114)
+
+
+def _luma(x: Tensor) -> Tensor:
+    w = torch.tensor(_LUMA, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    return (x * w).sum(1, keepdim=True)
+
+
+def _blur(g: Tensor, sigma: float) -> Tensor:
+    """Separable Gaussian blur of (B, 1, H, W), reflected at the borders."""
+    r = max(1, int(3 * sigma + 0.5))
+    t = torch.arange(-r, r + 1, dtype=g.dtype, device=g.device)
+    k = torch.exp(-t ** 2 / (2 * sigma ** 2))
+    k = k / k.sum()
+    g = F.conv2d(F.pad(g, (r, r, 0, 0), mode="reflect"), k.view(1, 1, 1, -1))
+    return F.conv2d(F.pad(g, (0, 0, r, r), mode="reflect"), k.view(1, 1, -1, 1))
+
+
+def _patch_gradient_energy(g: Tensor, patch: int) -> Tensor:
+    """Mean squared gradient inside each patch of (B, 1, S, S): (B, (S / patch)^2), seams left out."""
+    b, _, s, _ = g.shape
+    n = s // patch
+    p = g.reshape(b, n, patch, n, patch)
+    gx = p[:, :, :-1, :, 1:] - p[:, :, :-1, :, :-1]
+    gy = p[:, :, 1:, :, :-1] - p[:, :, :-1, :, :-1]
+    return (gx ** 2 + gy ** 2).mean((2, 4)).reshape(b, n * n)
+
+
+def _blockiness(g: Tensor, patch: int) -> Tensor:
+    """Peak-to-mean ratio of the column-gradient profile over the BLOCK phases, per patch, averaged: (B,)."""
+    b, _, s, _ = g.shape
+    n = s // patch
+    d = (g.reshape(b, n, patch, n, patch).diff(dim=4).abs().mean(2))  # (B, n, n, patch - 1)
+    usable = (patch - 1) // BLOCK * BLOCK
+    profile = d[..., :usable].reshape(b, n, n, -1, BLOCK).mean(3)
+    return (profile.amax(-1) / profile.mean(-1).clamp_min(1e-6)).mean((1, 2))
+
+
+def distortion_cues(fragments: Tensor, whole: Tensor, patch: int = 32) -> Tensor:
+    """The cues of each frame, (B, N_CUES): for each BLUR_SIGMAS, the mean, 20th and 80th percentile over patches
+    of the gradient energy kept when the fragments are blurred again; the log gradient energy, log noise
+    level and log mean absolute Laplacian of the fragments; their horizontal and vertical blockiness; then
+    the whole view's mean, spread, dark and bright shares, 5th and 95th percentile luma, saturation and
+    colourfulness."""
+    if fragments.ndim != 4 or fragments.shape[1] != 3 or fragments.shape != whole.shape:
+        raise ValueError(f"distortion_cues wants two (B, 3, S, S) views of one shape, got {tuple(fragments.shape)} "
+                         f"and {tuple(whole.shape)}")
+    if fragments.shape[-1] % patch or fragments.shape[-2] != fragments.shape[-1]:
+        raise ValueError(f"distortion_cues wants square views made of {patch}-pixel patches, got "
+                         f"{tuple(fragments.shape[-2:])}")
+    fragments, whole = fragments.float(), whole.float()
+    g = _luma(fragments)
+    e0 = _patch_gradient_energy(g, patch)
+    cues = []
+    for sigma in BLUR_SIGMAS:
+        kept = _patch_gradient_energy(_blur(g, sigma), patch) / (e0 + 1e-6)
+        cues += [kept.mean(1), *torch.quantile(kept, torch.tensor([0.2, 0.8], device=g.device), dim=1)]
+    kernels = torch.tensor([[[0, 1, 0], [1, -4, 1], [0, 1, 0]], [[1, -2, 1], [-2, 4, -2], [1, -2, 1]]],
+                           dtype=g.dtype, device=g.device).unsqueeze(1)
+    lap, noise = F.conv2d(g, kernels).abs().flatten(2).mean(2).unbind(1)  # Laplacian; Immerkaer's noise operator
+    cues += [torch.log(e0.mean(1) + 1e-6), torch.log(noise + 1e-5), torch.log(lap + 1e-6),
+             _blockiness(g, patch), _blockiness(g.transpose(2, 3), patch)]
+    y = _luma(whole).flatten(1)
+    hi, lo = whole.amax(1), whole.amin(1)
+    rg, yb = whole[:, 0] - whole[:, 1], (whole[:, 0] + whole[:, 1]) / 2 - whole[:, 2]
+    cues += [y.mean(1), y.std(1), (y < 0.02).float().mean(1), (y > 0.98).float().mean(1),
+             *torch.quantile(y, torch.tensor([0.05, 0.95], device=y.device), dim=1),
+             ((hi - lo) / (hi + 1e-3)).flatten(1).mean(1), torch.hypot(rg.flatten(1).std(1), yb.flatten(1).std(1))]
+    return torch.stack(cues, 1)
