@@ -217,7 +217,7 @@ def test_dqa_train_video_recipe(recipe: str, tmp_path_factory: pytest.TempPathFa
     cfg = state["config"]
     assert cfg["full_reference"] == (recipe == "pgc-fr") and cfg["train_clips"] + cfg["val_clips"] == 12
     assert cfg["label"] == RECIPES[recipe].label and cfg["command"].startswith(f"dqa -q train {recipe}")
-    assert cfg["cues"] == (recipe == "ugc")
+    assert cfg["cues"] == RECIPES[recipe].cues == (recipe != "pgc-fr")
     assert all(v.dtype == torch.float16 for v in state["quality"].values() if v.is_floating_point())
     assert cfg["metrics"] == (recipe == "pgc-fr")
     if recipe == "ugc":

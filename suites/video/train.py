@@ -2,14 +2,14 @@
 
 Each model is the shared pretrained backbone (``weights/backbone.pt``) with its own BatchNorm + MLP head, trained
 on the train split of the suite's set (``dqa data build --suite S``) against the set's teacher label: the fused
-full-reference label for ``ugc``, VMAF for ``pgc``, ``pgc-fr`` and ``game``. ``pgc`` trains its head together
-with the backbone's last ``TRAIN_STAGES`` stages, end to end on fragments as in FAST-VQA (Wu et al., ECCV 2022);
-the first stages and every BatchNorm statistic stay as pretrained. Fine-tuned on a few dozen contents, deep
-features learn the contents as much as their distortions, so ``ugc`` and ``game`` keep the backbone frozen and
-add classic distortion cues (:mod:`common.metrics.cues`), which carry across contents; ``ugc`` also trains on
-batches of one content each, its pristine clip first, with a rank term inside each. ``pgc-fr`` fuses only how
-the two sides differ (feature distances and classic metrics) with a linear head on the frozen backbone, as VMAF
-fuses its elementary metrics (see docs/video.md).
+full-reference label for ``ugc``, VMAF for ``pgc``, ``pgc-fr`` and ``game``. The heads can train together with
+the backbone's last stages, end to end on fragments as in FAST-VQA (Wu et al., ECCV 2022), the first stages and
+every BatchNorm statistic staying as pretrained (``--train-stages``). But fine-tuned on a few dozen contents, deep
+features learn the contents as much as their distortions, so the no-reference recipes keep the backbone frozen
+and add classic distortion cues (:mod:`common.metrics.cues`), which carry across contents; ``ugc`` also trains
+on batches of one content each, its pristine clip first, with a rank term inside each. ``pgc-fr`` fuses only
+how the two sides differ (feature distances and classic metrics) with a linear head on the frozen backbone, as
+VMAF fuses its elementary metrics (see docs/video.md).
 
 Decoding is the slow part on a CPU, so every training clip is decoded once into uint8 views cached in the run
 folder: ``FRAMES`` uniform frames per clip, ``PASSES`` times (the scoring views, then fragments at random cell
@@ -75,7 +75,7 @@ class VideoRecipe:
 
 RECIPES = {r.name: r for r in (
     VideoRecipe("ugc", "ugc", "fused", train_stages=0, lr=1e-3, cues=True, per_content=8, within=2.0),
-    VideoRecipe("pgc", "pgc", "vmaf"),
+    VideoRecipe("pgc", "pgc", "vmaf", train_stages=0, lr=1e-3, cues=True),
     VideoRecipe("pgc-fr", "pgc", "vmaf", full_reference=True, hidden=0, train_stages=0, content=False, lr=1e-3),
     VideoRecipe("game", "game", "vmaf", train_stages=0, lr=1e-3, cues=True))}
 SETTINGS = {"epochs": 15, "batch": 32}  # the shipped runs; the CLI's defaults (the learning rate is the recipe's)
