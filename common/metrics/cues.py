@@ -52,7 +52,7 @@ def _blockiness(g: Tensor, patch: int) -> Tensor:
     """Peak-to-mean ratio of the column-gradient profile over the BLOCK phases, per patch, averaged: (B,)."""
     b, _, s, _ = g.shape
     n = s // patch
-    d = (g.reshape(b, n, patch, n, patch).diff(dim=4).abs().mean(2))  # (B, n, n, patch - 1)
+    d = g.reshape(b, n, patch, n, patch).diff(dim=4).abs().mean(2)  # (B, n, n, patch - 1)
     usable = (patch - 1) // BLOCK * BLOCK
     profile = d[..., :usable].reshape(b, n, n, -1, BLOCK).mean(3)
     return (profile.amax(-1) / profile.mean(-1).clamp_min(1e-6)).mean((1, 2))

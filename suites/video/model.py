@@ -116,8 +116,9 @@ class VideoNet(QualityNet):
     fuses elementary metrics and motion. ``content=False`` (FR only) leaves the distorted views' pooled features
     out, so the head reads only how the two sides differ: with them, a fit on the pgc set learnt its training
     contents (see docs/video.md). ``cues`` (no-reference) adds the classic distortion cues of each frame
-    (:func:`common.metrics.cues.distortion_cues`), which carry across contents better than deep features do. Input (B, V, 3, H, W): the V distorted views, then (FR) the V reference views,
-    then (``metrics``) the V views of the reference frame before."""
+    (:func:`common.metrics.cues.distortion_cues`), which carry across contents better than deep features do.
+    Input (B, V, 3, H, W): the V distorted views, then (FR) the V reference views, then (``metrics``) the V views
+    of the reference frame before."""
 
     def __init__(self, width: float = 0.375, blocks: tuple[int, int, int, int] = (2, 2, 2, 2), hidden: int = 256,
                  views: int = 2, full_reference: bool = False, metrics: bool = False, content: bool = True,

@@ -177,8 +177,8 @@ class ClipViews(Dataset):
         self.index = [index[i] for i in clips]
         self.chunks, self.targets, self.train, self.seed, self.epoch = chunks, targets, train, seed, 0
         self.per_content = per_content
-        names = sorted({i.content for i in items or []})
-        self.groups = [names.index(i.content) for i in items] if items else [0] * len(targets)
+        names = {c: k for k, c in enumerate(sorted({i.content for i in items or []}))}
+        self.groups = [names[i.content] for i in items] if items else [0] * len(targets)
         self.pristine = [i.pristine for i in items] if items else [False] * len(targets)
 
     def set_epoch(self, epoch: int) -> None:
@@ -194,16 +194,16 @@ class ClipViews(Dataset):
         if not self.per_content:
             return epoch_order(len(self), seed, epoch)
         rng = np.random.default_rng((seed, epoch, 1))
-        members: dict[int, list[int]] = {}
+        first: dict[int, list[int]] = {}
+        rest: dict[int, list[int]] = {}
         for i, g in enumerate(self.groups):
-            members.setdefault(g, []).append(i)
+            (first if self.pristine[i] else rest).setdefault(g, []).append(i)
         order: list[int] = []
         while len(order) < len(self):
-            for g in rng.permutation(sorted(members)):
-                first = [i for i in members[g] if self.pristine[i]][:self.per_content]
-                rest = [i for i in members[g] if not self.pristine[i]]
-                take = min(self.per_content - len(first), len(rest))
-                order += first + [rest[k] for k in rng.choice(len(rest), take, replace=False)]
+            for g in rng.permutation(sorted(set(first) | set(rest))):
+                lead, others = first.get(g, [])[:self.per_content], rest.get(g, [])
+                take = min(self.per_content - len(lead), len(others))
+                order += lead + [others[k] for k in rng.choice(len(others), take, replace=False)]
         return order[:len(self)]
 
     def __getitem__(self, i: int) -> dict[str, Tensor]:
