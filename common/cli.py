@@ -160,10 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--crop", type=int, help="backbone training crop in pixels (default 128; 64 with --small)")
     p.add_argument("--epochs", type=int, help="passes over the training data (default 12 for backbone, 15 for video)")
     p.add_argument("--batch", type=int, help="severity lists (backbone, default 8) or clips (video, 32) per batch")
-    p.add_argument("--lr", type=float, help="peak learning rate of AdamW (default 3e-4; 1e-3 for pgc-fr)")
+    p.add_argument("--lr", type=float, help="peak learning rate of AdamW (default: 3e-4 for backbone, the recipe's for video)")
     p.add_argument("--train-stages", type=int, choices=range(5), metavar="0-4",
                    help="video: the backbone's last stages that train with the head (0 = frozen; default: the "
-                        "recipe's, 0 for pgc-fr and 2 for the others)")
+                        "recipe's, 0 for every shipped one)")
     p.add_argument("--minutes", type=float, help="stop after this much training time, with a checkpoint")
     p.add_argument("--max-steps", type=int, help="stop after this many optimiser steps in all")
     _add_run_options(p)

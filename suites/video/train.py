@@ -44,7 +44,6 @@ from suites.video.model import SIDE, VideoNet, frame_views_uint8, match_size
 FRAMES = 4  # uniform frames of each training clip
 PASSES = 3  # cached views per frame: the scoring views, then random fragment positions
 STEP_FRAMES = 2  # frames of each clip a training step reads (at least 2: the head's BatchNorm needs a batch)
-TRAIN_STAGES = 2  # the backbone's last stages that train with the head, unless a recipe says otherwise
 VAL_SHARE = 5  # one training content in five validates
 CHUNK = 64  # clips per cache file: caching resumes from the last whole chunk
 VIEWS_VERSION = 1  # bump when the cached views change, so old caches are not reused
@@ -56,28 +55,29 @@ class VideoRecipe:
     """Which set and label a video model trains on, whether it is full-reference, and its network: the head's
     hidden width (0: linear), the backbone stages trained with it, and (FR) whether the head also reads the
     distorted views' pooled features (``content``) and (NR) the classic distortion cues (``cues``); the learning
-    rate (a linear head on frozen features wants a larger one). ``per_content`` > 0 fills each batch with groups of
-    that many clips of one content, its pristine clip first, and ``within`` weighs a rank term inside each group,
-    so that the head learns how a content's versions order, the pristine one included."""
+    rate (1e-3 suits heads on the frozen backbone; about 3e-4 where backbone stages train). ``per_content`` > 0
+    fills each batch with groups of that many clips of one content, its pristine clip first, and ``within`` weighs
+    a rank term inside each group, so that the head learns how a content's versions order, the pristine one
+    included."""
 
     name: str
     set: str
     label: str
     full_reference: bool = False
     hidden: int = 256
-    train_stages: int = TRAIN_STAGES
+    train_stages: int = 0
     content: bool = True
-    lr: float = 3e-4
+    lr: float = 1e-3
     cues: bool = False
     per_content: int = 0
     within: float = 0.0
 
 
 RECIPES = {r.name: r for r in (
-    VideoRecipe("ugc", "ugc", "fused", train_stages=0, lr=1e-3, cues=True, per_content=8, within=2.0),
-    VideoRecipe("pgc", "pgc", "vmaf", train_stages=0, lr=1e-3, cues=True),
-    VideoRecipe("pgc-fr", "pgc", "vmaf", full_reference=True, hidden=0, train_stages=0, content=False, lr=1e-3),
-    VideoRecipe("game", "game", "vmaf", train_stages=0, lr=1e-3, cues=True))}
+    VideoRecipe("ugc", "ugc", "fused", cues=True, per_content=8, within=2.0),
+    VideoRecipe("pgc", "pgc", "vmaf", cues=True),
+    VideoRecipe("pgc-fr", "pgc", "vmaf", full_reference=True, hidden=0, content=False),
+    VideoRecipe("game", "game", "vmaf", cues=True))}
 SETTINGS = {"epochs": 15, "batch": 32}  # the shipped runs; the CLI's defaults (the learning rate is the recipe's)
 
 
@@ -239,8 +239,7 @@ def split_items(items: list[Item]) -> tuple[list[Item], list[Item]]:
     return [i for i, v in zip(items, val) if not v], [i for i, v in zip(items, val) if v]
 
 
-def start_net(recipe: VideoRecipe, hidden: int, backbone: str | None = None,
-              train_stages: int = TRAIN_STAGES) -> tuple[VideoNet, str]:
+def start_net(recipe: VideoRecipe, hidden: int, backbone: str | None, train_stages: int) -> tuple[VideoNet, str]:
     """A fresh video net on the pretrained shared backbone (``backbone`` file, else the shipped one)."""
     state, sha = load_weights("backbone", backbone)
     cfg = state["config"]
