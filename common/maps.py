@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 
 from common.media import rgb_array_to_luma, to_uint8
-from common.model import Model
+from common.model import Model, main_tensor, stack_prepared
 from common.runner import model_forward
 
 MOST_TILES = 10  # tiles along each side, at most
@@ -90,8 +90,8 @@ def quality_map(model: Model, image: np.ndarray, ref: np.ndarray | None = None,
     items = [model.prepare(np.array(frame[y:y + tile, x:x + tile]),  # copies: writable and contiguous
                            None if other is None else np.array(other[y:y + tile, x:x + tile]), {})
              for y, x in boxes]
-    size = model.batch_size(items[0].shape)
-    outputs = torch.cat([model_forward(model, torch.stack(items[i:i + size])) for i in range(0, len(items), size)])
+    size = model.batch_size(main_tensor(items[0]).shape)
+    outputs = torch.cat([model_forward(model, stack_prepared(items[i:i + size])) for i in range(0, len(items), size)])
     scores, _ = model.finalize(outputs)
     total = np.zeros((h, w))
     count = np.zeros((h, w))

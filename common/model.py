@@ -1,20 +1,45 @@
 """Base class of every scoring model: per-frame preparation on the CPU, batched forward, per-file finalisation.
 
-The runner calls :meth:`Model.prepare` in decode workers (one frame at a time), stacks prepared
-frames of any files that share a shape, calls :meth:`Model.forward` on the device, and hands each
-file's per-frame outputs to :meth:`Model.finalize`. This split is what lets frames of many files
-share one batch while memory stays bounded.
+The runner calls :meth:`Model.begin` once per file and :meth:`Model.prepare` once per frame in decode
+workers, stacks prepared frames of any files that share a shape, calls :meth:`Model.forward` on the
+device, and hands each file's per-frame outputs to :meth:`Model.finalize`. This split is what lets
+frames of many files share one batch while memory stays bounded. A prepared frame is a tensor, or a
+tuple of tensors (say, pixel views and a file's side information) that batch element by element.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Union
 
 import numpy as np
 import torch
 
 from common.media import AllFrames, TemporalSampler
 from common.result import Result
+
+Prepared = Union[torch.Tensor, tuple[torch.Tensor, ...]]  # one prepared frame; batches have the same structure
+
+
+def prepared_shape(x: Prepared) -> tuple:
+    """What frames must share to batch together: the shape of each element."""
+    return tuple(x.shape) if isinstance(x, torch.Tensor) else tuple(tuple(t.shape) for t in x)
+
+
+def prepared_nbytes(x: Prepared) -> int:
+    return x.nbytes if isinstance(x, torch.Tensor) else sum(t.nbytes for t in x)
+
+
+def stack_prepared(items: Sequence[Prepared]) -> Prepared:
+    """A batch of prepared frames of one shape: stacked tensors, or a tuple of stacked elements."""
+    if isinstance(items[0], torch.Tensor):
+        return torch.stack(items)  # type: ignore[arg-type]
+    return tuple(torch.stack(parts) for parts in zip(*items))
+
+
+def main_tensor(x: Prepared) -> torch.Tensor:
+    """The first (pixel) element of a prepared frame or batch, which sets the batch size."""
+    return x if isinstance(x, torch.Tensor) else x[0]
 
 
 class Model:
@@ -43,8 +68,12 @@ class Model:
         self.sampler: TemporalSampler = AllFrames()
         self.pooling = self.default_pooling
 
-    def prepare(self, frame: np.ndarray, ref: np.ndarray | None, state: dict[str, Any]) -> torch.Tensor:
-        """Turn one decoded frame (and its reference frame for FR), as ``pixels`` says, into a CPU tensor.
+    def begin(self, media: Path | np.ndarray, state: dict[str, Any]) -> None:
+        """Per-file setup before its first frame, in ``state`` (e.g. read the container's side information)."""
+
+    def prepare(self, frame: np.ndarray, ref: np.ndarray | None, state: dict[str, Any]) -> Prepared:
+        """Turn one decoded frame (and its reference frame for FR), as ``pixels`` says, into a CPU tensor (or a
+        tuple of them).
 
         ``state`` is private to one file and lives across its frames, in decode order.
         """
@@ -54,7 +83,7 @@ class Model:
         """A context frame (see ``context_frames``), decoded just before the sampled frame(s) it precedes and not
         scored: update ``state`` (e.g. keep it for a motion measure). Images and a video's first frame have none."""
 
-    def forward(self, batch: torch.Tensor) -> torch.Tensor:
+    def forward(self, batch: Prepared) -> torch.Tensor:
         """Per-frame outputs (B, ...) for a batch of prepared frames already on ``self.device``."""
         raise NotImplementedError
 

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from common.backbone import ResNetBackbone, fold_batchnorm
 from common.errors import WeightsError
 from common.media import UniformK, grid_crops, resize, to_tensor
-from common.model import Model
+from common.model import Model, Prepared
 from common.registry import ModelSpec, register
 from common.weights import load_weights
 
@@ -117,6 +117,16 @@ class QualityNet(nn.Module):
         return net
 
 
+def _views_last(batch: Prepared) -> Prepared:
+    """(B, V, 3, H, W) views channels-last per view, as the convolutions run fastest (in a tuple, its first
+    element: the views)."""
+    if not isinstance(batch, Tensor):
+        return (_views_last(batch[0]), *batch[1:])
+    if batch.ndim == 5:
+        return batch.flatten(0, 1).contiguous(memory_format=torch.channels_last).unflatten(0, batch.shape[:2])
+    return batch
+
+
 class QualityModel(Model):
     """General no-reference quality (0-100) of images and video frames from the pretrained :class:`QualityNet`.
 
@@ -149,11 +159,12 @@ class QualityModel(Model):
     def map_frame(self, frame: np.ndarray) -> np.ndarray:
         return self.working_frame(frame).mul(255).round_().clamp_(0, 255).byte().permute(1, 2, 0).numpy()
 
-    def prepare(self, frame: np.ndarray, ref: np.ndarray | None, state: dict[str, Any]) -> Tensor:
+    def prepare(self, frame: np.ndarray, ref: np.ndarray | None, state: dict[str, Any]) -> Prepared:
         return grid_crops(self.working_frame(frame), CROP, VIEWS)
 
-    def train_views(self, frame: np.ndarray, rng: np.random.Generator) -> Tensor:
-        """Training input of one frame: ``VIEWS`` random crops at the working scale, flipped together at random."""
+    def train_views(self, frame: np.ndarray, rng: np.random.Generator, state: dict[str, Any]) -> Prepared:
+        """Training input of one frame of a file (``state`` as :meth:`begin` left it): ``VIEWS`` random crops at the
+        working scale, flipped together at random."""
         x = self.working_frame(frame)
         if min(x.shape[-2:]) < CROP:
             x = grid_crops(x, CROP, 1)[0]
@@ -163,10 +174,8 @@ class QualityModel(Model):
         views = torch.stack(crops)
         return views.flip(-1) if rng.random() < 0.5 else views
 
-    def forward(self, batch: Tensor) -> Tensor:
-        if batch.ndim == 5:  # (B, V, 3, H, W) views: channels-last per view, as the convolutions run fastest
-            batch = batch.flatten(0, 1).contiguous(memory_format=torch.channels_last).unflatten(0, batch.shape[:2])
-        return self.inference_net(batch).clamp(0, 100)
+    def forward(self, batch: Prepared) -> Tensor:
+        return self.inference_net(_views_last(batch)).clamp(0, 100)
 
     def to(self, device: str | torch.device) -> Model:
         super().to(device)

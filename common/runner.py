@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from common.errors import DqaError, MediaError
 from common.media import (RAW_EXTS, AllFrames, Frame, RawSpec, TemporalSampler, VideoInfo, find_media, keyframe_indices,
                           media_kind, probe_video, read_media, rgb_array_to_luma, sample_indices)
-from common.model import Model
+from common.model import Model, Prepared, main_tensor, prepared_nbytes, prepared_shape, stack_prepared
 from common.output import Writer, file_key, open_writer
 from common.pooling import pool
 from common.result import FrameScore, Result
@@ -270,6 +270,7 @@ def _work(model: Model, job: Job, opts: ScoreOptions, out: _ByteQueue) -> None:
                 if n_ref != n_dist:
                     extras["unpaired_frames"] = (f"the distorted file has {n_dist} frames and the reference "
                                                  f"{n_ref}; frames present in both were scored")
+        model.begin(job.media, state)
         dist = _frames(job.media, indices, opts, pixels, info)
         refs = None
         if ref_kind is not None:
@@ -285,7 +286,7 @@ def _work(model: Model, job: Job, opts: ScoreOptions, out: _ByteQueue) -> None:
                 model.observe(data, ref_data, state)
                 continue
             x = model.prepare(data, ref_data, state)
-            out.put(("frame", job.idx, frame.index, frame.time, x), x.nbytes)
+            out.put(("frame", job.idx, frame.index, frame.time, x), prepared_nbytes(x))
             n += 1
         if "unpaired_frames" in extras:
             log.warning("%s: %s", job.path, extras["unpaired_frames"])
@@ -316,12 +317,15 @@ def _autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContext
     return contextlib.nullcontext()
 
 
-def model_forward(model: Model, batch: torch.Tensor) -> torch.Tensor:
+def model_forward(model: Model, batch: Prepared) -> torch.Tensor:
     """A stacked batch of prepared items through the model on its device (channels-last, autocast on CUDA);
     float outputs on the CPU."""
-    batch = batch.to(model.device, non_blocking=True)
-    if model.channels_last and batch.ndim == 4:
-        batch = batch.contiguous(memory_format=torch.channels_last)
+    if isinstance(batch, torch.Tensor):
+        batch = batch.to(model.device, non_blocking=True)
+        if model.channels_last and batch.ndim == 4:
+            batch = batch.contiguous(memory_format=torch.channels_last)
+    else:
+        batch = tuple(t.to(model.device, non_blocking=True) for t in batch)
     with torch.inference_mode(), _autocast(model.device, model.autocast):
         return model.forward(batch).float().cpu()
 
@@ -331,16 +335,16 @@ class _Batcher:
 
     def __init__(self, model: Model) -> None:
         self.model = model
-        self.buckets: dict[tuple, list[tuple[int, int, torch.Tensor]]] = defaultdict(list)
+        self.buckets: dict[tuple, list[tuple[int, int, Prepared]]] = defaultdict(list)
         self.buffered_bytes = 0
         self.calls = 0
         self.since_trim = 0
 
-    def add(self, job_idx: int, frame_idx: int, x: torch.Tensor) -> Scored:
-        key = tuple(x.shape)
+    def add(self, job_idx: int, frame_idx: int, x: Prepared) -> Scored:
+        key = prepared_shape(x)
         self.buckets[key].append((job_idx, frame_idx, x))
-        self.buffered_bytes += x.nbytes
-        if len(self.buckets[key]) >= self.model.batch_size(x.shape):
+        self.buffered_bytes += prepared_nbytes(x)
+        if len(self.buckets[key]) >= self.model.batch_size(main_tensor(x).shape):
             return self.run(key)
         if self.buffered_bytes > QUEUE_BYTES:
             return self.run(max(self.buckets, key=lambda k: len(self.buckets[k])))
@@ -358,9 +362,9 @@ class _Batcher:
 
     def run(self, key: tuple) -> Scored:
         items = self.buckets.pop(key)
-        self.buffered_bytes -= sum(x.nbytes for _, _, x in items)
+        self.buffered_bytes -= sum(prepared_nbytes(x) for _, _, x in items)
         try:
-            ys = self._forward(torch.stack([x for _, _, x in items]))
+            ys = self._forward(stack_prepared([x for _, _, x in items]))
             return [(j, f, y) for (j, f, _), y in zip(items, ys)]
         except Exception as exc:
             if len(items) == 1:
@@ -369,14 +373,14 @@ class _Batcher:
             results: Scored = []
             for j, f, x in items:
                 try:
-                    results.append((j, f, self._forward(x[None])[0]))
+                    results.append((j, f, self._forward(stack_prepared([x]))[0]))
                 except Exception as item_exc:
                     results.append((j, f, item_exc))
             return results
 
-    def _forward(self, batch: torch.Tensor) -> torch.Tensor:
+    def _forward(self, batch: Prepared) -> torch.Tensor:
         self.calls += 1
-        self.since_trim += batch.nbytes
+        self.since_trim += prepared_nbytes(batch)
         out = model_forward(self.model, batch)
         if self.since_trim >= TRIM_BYTES:
             self.since_trim = 0

@@ -1,12 +1,17 @@
-"""Distortion cues: each moves the way its distortion says, on one content, and bad input is refused."""
+"""Distortion cues: each moves the way its distortion says, on one content, and bad input is refused; bitstream
+cues follow the bits an encoder spent."""
 from __future__ import annotations
+
+import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from scipy import ndimage
 
-from common.metrics.cues import N_CUES, distortion_cues
+from common.media import BitstreamStats, bitstream_stats
+from common.metrics.cues import BPP_SIZE_EXPONENT, N_BITSTREAM, N_CUES, bitstream_cues, distortion_cues
 from tests import mediagen
 
 BLUR_KEPT, NOISE, BLOCK_X, BLOCK_Y, MEAN_LUMA, SATURATION = 0, 7, 9, 10, 11, 17
@@ -51,3 +56,28 @@ def test_cues_ignore_patch_seams_and_refuse_bad_views(clean: np.ndarray) -> None
         distortion_cues(v, v[:, :, :128, :128])
     with pytest.raises(ValueError, match="patches"):
         distortion_cues(v[:, :, :150, :150], v[:, :, :150, :150])
+
+
+def test_bitstream_cues_read_what_the_encoder_spent(tmp_path: Path) -> None:
+    fine = mediagen.make_clip(tmp_path / "fine.mp4", n_frames=20, size=(128, 96), gop=10)
+    coarse = mediagen.make_clip(tmp_path / "coarse.mp4", n_frames=20, size=(128, 96), gop=10, options={"crf": "45"})
+    a, b = bitstream_stats(fine), bitstream_stats(coarse)
+    assert (a.codec, a.width, a.height, a.frames, a.key_frames) == ("h264", 128, 96, 20, 2)
+    assert a.bits_per_pixel("key") > a.bits_per_pixel("inter")
+    for which in ("all", "key", "inter"):
+        assert a.bits_per_pixel(which) > 2 * b.bits_per_pixel(which)
+    with pytest.raises(ValueError, match="which"):
+        a.bits_per_pixel("p")
+    ca, cb = bitstream_cues(a), bitstream_cues(b)
+    assert ca.shape == (N_BITSTREAM,) and ca[:5].tolist() == [1, 1, 0, 0, 0]
+    size = 128 * 96 / (640 * 360)
+    assert ca[5] == pytest.approx(math.log2(a.bits_per_pixel() * size ** BPP_SIZE_EXPONENT)) and (ca[5:8] > cb[5:8]).all()
+    assert ca[8] == pytest.approx(math.log2(size))
+    big = bitstream_cues(BitstreamStats("h264", 1280, 720, 10, 1, 1e5, 1e4))  # 4x the pixels: 2^(2 * 0.35) more bpp
+    assert big[8] == 0 and big[5] == pytest.approx(math.log2((1e5 + 9 * 1e4) / 10 / (1280 * 720) * 4 ** 0.35))
+    vp9 = mediagen.make_clip(tmp_path / "v.webm", n_frames=4, size=(64, 48), codec="libvpx-vp9")
+    assert bitstream_cues(bitstream_stats(vp9))[:5].tolist() == [1, 0, 0, 1, 0]
+    assert not bitstream_cues(None).any()  # images, raw video
+    mpeg4 = mediagen.make_clip(tmp_path / "m.avi", n_frames=4, size=(64, 48), codec="mpeg4")
+    assert not bitstream_cues(bitstream_stats(mpeg4)).any()  # a codec the models were not trained on: unknown
+    assert bitstream_stats(mediagen.make_raw_yuv(tmp_path / "r.yuv", 2, 16, 16)) is None

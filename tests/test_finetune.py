@@ -84,3 +84,23 @@ def test_frozen_backbone_keeps_its_weights(tmp_path: Path, tiny: Path) -> None:
     assert all(torch.equal(a["backbone"][k], b["backbone"][k]) for k in a["backbone"])
     assert not all(torch.equal(a["quality"][k], b["quality"][k]) for k in a["quality"])
     assert b["config"]["finetuned_from"]["model"] == "iqa" and b["config"]["train_rows"] + b["config"]["val_rows"] == 12
+
+
+def test_a_bitstream_video_model_finetunes_on_clips(tmp_path: Path) -> None:
+    """A video network that reads bitstream cues gets them from each labelled clip (``Model.begin``)."""
+    from suites.video.model import VideoNet
+    from tests import mediagen
+
+    start = tmp_path / "bits.pt"
+    torch.save(VideoNet(width=0.125, hidden=16, cues=True, bitstream=True).export(), start)
+    lines = ["path,mos"]
+    for i, crf in enumerate((10, 25, 40, 51) * 2):
+        mediagen.make_clip(tmp_path / f"c{i}.mp4", n_frames=4, size=(96, 64), options={"crf": str(crf)})
+        lines.append(f"c{i}.mp4,{100 - crf}")
+    (tmp_path / "clips.csv").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "tuned.pt"
+    assert main(["-q", "finetune", "--suite", "pgc", "--weights", str(start), "--data", str(tmp_path / "clips.csv"),
+                 "--out", str(out), "--epochs", "1", "--batch", "4", "--freeze-backbone", "--device", "cpu",
+                 "--workers", "0"]) == 0
+    model = load_model("pgc", device="cpu", weights=str(out))
+    assert model.net.bitstream and model.score(tmp_path / "c0.mp4").ok

@@ -223,3 +223,31 @@ def test_context_frames_are_observed_not_scored(tmp_path: Path) -> None:
     assert [(f.frame, f.score) for f in r.frames] == [(1, 0.0), (11, 10.0), (21, 20.0), (31, 30.0)]
     image = PrevFrame().score(mediagen.image_content(64, 48))
     assert image.ok and image.frames[0].score == -1.0
+
+
+class FileTagged(Model):
+    """Pairs each frame's mean with a per-file tag set in ``begin``; scores tag * 1000 + mean (tuple items)."""
+
+    name, mode = "file-tagged", "NR"
+    calls: list[int] = []
+
+    def begin(self, media: Path | np.ndarray, state: dict[str, Any]) -> None:
+        state["tag"] = torch.tensor([float(len(str(media)) if isinstance(media, Path) else -1)])
+
+    def prepare(self, frame: np.ndarray, ref: np.ndarray | None, state: dict[str, Any]) -> tuple[torch.Tensor, ...]:
+        return torch.tensor([float(frame.mean())]), state["tag"]
+
+    def forward(self, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        FileTagged.calls.append(len(batch[0]))
+        return batch[1][:, 0] * 1000 + batch[0][:, 0]
+
+
+def test_prepared_tuples_batch_across_files_with_their_own_side_information(tmp_path: Path) -> None:
+    FileTagged.calls = []
+    paths = [mediagen.make_clip(tmp_path / ("c" * (i + 1) + ".mp4"), n_frames=4, size=(64, 48)) for i in range(3)]
+    results = score_folder(FileTagged(), paths, progress=False)
+    assert sum(FileTagged.calls) == 12 and max(FileTagged.calls) > 4, FileTagged.calls
+    for p, r in zip(paths, results):
+        means = [float(f.data.mean()) for f in read_media(p)]
+        assert [f.score for f in r.frames] == pytest.approx([len(str(p)) * 1000 + m for m in means], abs=1e-2)
+    assert FileTagged().score(mediagen.image_content(32, 24)).frames[0].score < 0  # arrays: begin sees the array

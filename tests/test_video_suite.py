@@ -156,6 +156,46 @@ def test_a_no_reference_head_can_read_distortion_cues(tmp_path: Path) -> None:
         VideoNet(full_reference=True, cues=True)
 
 
+def test_a_bitstream_head_reads_each_files_bitstream_cues(tmp_path: Path) -> None:
+    """``bitstream=True``: the head also reads the file's bitstream cues, from ``begin``; images and raw video get
+    the unknown input; the network refuses input without them."""
+    from common.metrics.cues import N_BITSTREAM, N_FRAGMENT_CUES, bitstream_cues
+
+    net = VideoNet(width=TINY["width"], hidden=TINY["hidden"], cues=True, bitstream=True).eval()
+    views = frame_views(mediagen.image_content(400, 360))[None]
+    with pytest.raises(ValueError, match="bitstream"):
+        net(views)
+    with pytest.raises(ValueError, match="bitstream cues"):
+        net((views, torch.zeros(1, 3)))
+    path = tmp_path / "bits.pt"
+    torch.save(net.export(), path)
+    model = load_model("pgc", device="cpu", weights=str(path))
+    fine = mediagen.make_clip(tmp_path / "fine.mp4", n_frames=8, size=(320, 240))
+    coarse = mediagen.make_clip(tmp_path / "coarse.mp4", n_frames=8, size=(320, 240), options={"crf": "45"})
+    seen: list[torch.Tensor] = []
+    forward = model.forward
+    model.forward = lambda batch: (seen.append(batch[1]), forward(batch))[1]  # type: ignore[method-assign]
+    image = tmp_path / "a.png"
+    Image.fromarray(mediagen.image_content(400, 360)).save(image)
+    known = []
+    for media in (fine, coarse, image):
+        seen.clear()
+        assert model.score(media).ok
+        known.append(torch.unique(torch.cat(seen), dim=0))
+    assert [len(k) for k in known] == [1, 1, 1] and all(k.shape[1] == N_BITSTREAM for k in known)
+    assert known[0][0, 5] > known[1][0, 5] and known[0][0, 0] == 1  # more bits per pixel at CRF 18 than at 45
+    assert torch.equal(known[2][0], bitstream_cues(None))
+    with pytest.raises(ValueError, match="no-reference"):
+        VideoNet(full_reference=True, bitstream=True)
+    cues_only = VideoNet(width=TINY["width"], hidden=TINY["hidden"], content=False, cues=True, exposure=False,
+                         bitstream=True).eval()  # the compression recipes' head: fragment and bitstream cues only
+    assert cues_only.norm.num_features == N_FRAGMENT_CUES + N_BITSTREAM
+    side = torch.zeros(2, N_BITSTREAM)
+    assert cues_only((views.repeat(2, 1, 1, 1, 1), side)).shape == (2,)
+    with pytest.raises(ValueError, match="content or its distortion cues"):
+        VideoNet(content=False)
+
+
 def test_one_model_call_serves_frames_of_several_files(weights: dict[str, Path], tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     folder = tmp_path / "mixed"
@@ -220,6 +260,7 @@ def test_dqa_train_video_recipe(recipe: str, tmp_path_factory: pytest.TempPathFa
     assert cfg["cues"] == RECIPES[recipe].cues == (recipe != "pgc-fr")
     assert all(v.dtype == torch.float16 for v in state["quality"].values() if v.is_floating_point())
     assert cfg["metrics"] == (recipe == "pgc-fr")
+    assert cfg["bitstream"] == RECIPES[recipe].bitstream == (recipe == "pgc")
     if recipe == "ugc":
         assert main(args[:-1] + ["4"]) == 2  # groups of 8 clips of a content do not fill batches of 4
     feats = list((tmp_path / "data" / "runs" / recipe).glob("views-*/chunk*.npy"))
@@ -301,3 +342,23 @@ def test_fine_tuning_trains_the_last_stages_and_keeps_batchnorm_statistics() -> 
     assert not any(p.requires_grad for p in net.backbone.parameters())
     with pytest.raises(ValueError, match="0-4"):
         net.freeze_backbone(5)
+
+
+def test_clip_views_pair_bitstream_cues_and_sometimes_hide_them_in_training() -> None:
+    from common.metrics.cues import N_BITSTREAM
+    from suites.video.train import BITSTREAM_DROP, FRAMES, PASSES, ClipViews, PooledClips
+
+    n = 200
+    chunks = [np.zeros((n, PASSES, FRAMES, 2, 3, 160, 160), np.uint8)]
+    side = torch.rand(n, N_BITSTREAM) + 1
+    train = ClipViews(chunks, range(n), [0.0] * n, True, side=side)
+    hidden = [not train[i]["views"][1].any() for i in range(n)]
+    assert 0.5 * BITSTREAM_DROP < np.mean(hidden) < 1.5 * BITSTREAM_DROP
+    assert all(torch.equal(train[i]["views"][1], side[i]) for i in range(n) if not hidden[i])
+    val = ClipViews(chunks, range(n), [0.0] * n, False, side=side)
+    assert all(torch.equal(val[i]["views"][1], side[i]) for i in range(n))
+    with pytest.raises(ValueError, match="bitstream cue rows"):
+        ClipViews(chunks, range(n), [0.0] * n, True, side=side[:3])
+    net = VideoNet(width=TINY["width"], hidden=TINY["hidden"], cues=True, bitstream=True).eval()
+    batch = torch.utils.data.default_collate([val[0], val[1]])
+    assert PooledClips(net)(batch["views"]).shape == (2,)

@@ -225,30 +225,95 @@ class _PacketIndex:
         return self.keyframes[k] if k >= 0 else 0
 
 
-def _packet_index(path: str) -> _PacketIndex | None:
-    """Demux (without decoding) to map timestamps to frame indices; None when timestamps are missing or repeat.
-    Cached per file version, as the sampler (keyframes) and the decoder (seeking) both need it."""
+@dataclass(frozen=True)
+class BitstreamStats:
+    """What the encoder spent on a video, from demuxing alone: the codec (FFmpeg's decoder name), the coded frame
+    size, and the sizes of the keyframe and other packets. Bits per pixel fall as compression rises, and at a given
+    quantiser they rise with the detail and motion of the content."""
+
+    codec: str
+    width: int
+    height: int
+    frames: int
+    key_frames: int
+    key_bits: float  # mean bits per keyframe packet
+    inter_bits: float | None  # mean bits per other packet; None where every frame is a keyframe
+
+    def bits_per_pixel(self, which: str = "all") -> float:
+        """Mean coded bits per pixel of ``which`` frames: "all", "key" or "inter" (the keyframes' where there are
+        no others)."""
+        if which not in ("all", "key", "inter"):
+            raise ValueError(f"which must be 'all', 'key' or 'inter', got {which!r}")
+        inter = self.key_bits if self.inter_bits is None else self.inter_bits
+        bits = {"key": self.key_bits, "inter": inter,
+                "all": (self.key_bits * self.key_frames + inter * (self.frames - self.key_frames)) / self.frames}
+        return bits[which] / (self.width * self.height)
+
+
+@dataclass(frozen=True)
+class _Demuxed:
+    index: _PacketIndex | None  # None when timestamps are missing or repeat
+    bitstream: BitstreamStats | None  # None when no packet holds data
+
+
+def _demuxed(path: str) -> _Demuxed:
+    """Demux (without decoding) to map timestamps to frame indices and add up the packet sizes. Cached per file
+    version, as the sampler (keyframes), the decoder (seeking) and bitstream-aware models all need it."""
     st = os.stat(path)
-    return _cached_packet_index(path, st.st_mtime_ns, st.st_size)
+    return _cached_demux(path, st.st_mtime_ns, st.st_size)
+
+
+def _packet_index(path: str) -> _PacketIndex | None:
+    return _demuxed(path).index
 
 
 @functools.lru_cache(maxsize=16)
-def _cached_packet_index(path: str, mtime_ns: int, size: int) -> _PacketIndex | None:
-    pts, keys = [], []
+def _cached_demux(path: str, mtime_ns: int, size: int) -> _Demuxed:
+    pts: list[int | None] = []
+    keys, sizes = [], []
     with av.open(path) as container:
-        for packet in container.demux(container.streams.video[0]):
+        stream = container.streams.video[0]
+        for packet in container.demux(stream):
             if packet.size == 0 or packet.is_discard:
                 continue
-            if packet.pts is None:
-                return None
             pts.append(packet.pts)
-            if packet.is_keyframe:
-                keys.append(packet.pts)
-    order = sorted(pts)
+            keys.append(packet.is_keyframe)
+            sizes.append(packet.size)
+        ctx = stream.codec_context
+        codec, width, height = ctx.name if ctx else "", ctx.width if ctx else 0, ctx.height if ctx else 0
+    return _Demuxed(_index(pts, keys), _bitstream(codec, width, height, sizes, keys))
+
+
+def _index(pts: list[int | None], keys: list[bool]) -> _PacketIndex | None:
+    if any(p is None for p in pts):
+        return None
+    order = sorted(pts)  # type: ignore[type-var]
     position = {p: i for i, p in enumerate(order)}
     if len(position) != len(order):
         return None
-    return _PacketIndex(order, sorted(position[p] for p in keys), position)
+    return _PacketIndex(order, sorted(position[p] for p, k in zip(pts, keys) if k), position)
+
+
+def _bitstream(codec: str, width: int, height: int, sizes: list[int], keys: list[bool]) -> BitstreamStats | None:
+    if not sizes or width <= 0 or height <= 0:
+        return None
+    s, k = np.asarray(sizes, dtype=np.float64) * 8, np.asarray(keys, dtype=bool)
+    if not k.any():  # streams that flag no keyframe: count the first packet as one
+        k[0] = True
+    return BitstreamStats(codec, width, height, len(s), int(k.sum()), float(s[k].mean()),
+                          float(s[~k].mean()) if (~k).any() else None)
+
+
+def bitstream_stats(path: str | Path) -> BitstreamStats | None:
+    """The :class:`BitstreamStats` of a video file (None for raw video and streams without sized packets); a
+    MediaError when the file cannot be demuxed. Shares the demux pass with keyframe sampling."""
+    path = Path(path)
+    if path.suffix.lower() in RAW_EXTS:
+        return None
+    try:
+        return _demuxed(str(path)).bitstream
+    except (av.error.FFmpegError, IndexError, OSError) as e:
+        raise MediaError(path, f"cannot demux video: {type(e).__name__}: {e}") from e
 
 
 def keyframe_indices(path: str | Path) -> list[int] | None:

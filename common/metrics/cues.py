@@ -10,6 +10,11 @@ statistics (Hasler and Suesstrunk's colourfulness, SPIE 2003).
 
 Input: fragments and whole-frame views, (B, 3, S, S) floats in 0-1, the fragments a grid of ``patch``-pixel
 mini-patches (gradients that cross a patch seam are left out). Output: (B, :data:`N_CUES`).
+
+:func:`bitstream_cues` reads what the encoder spent (:class:`common.media.BitstreamStats`), as hybrid
+bitstream/pixel models do (ITU-T P.1204.3; Rao et al., "AVQBits", 2022): at a given quantiser bits per pixel
+rise with the content's detail and motion, so with the pixel cues they tell a hard content coded well from an
+easy one coded coarsely.
 """
 from __future__ import annotations
 
@@ -17,10 +22,23 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from common.media import BitstreamStats
+
 BLUR_SIGMAS = (0.7, 1.5)  # pseudo-references: the fragments blurred again
 BLOCK = 8  # the coding block whose seams blockiness looks for
-N_CUES = 3 * len(BLUR_SIGMAS) + 3 + 2 + 8
+N_FRAGMENT_CUES = 3 * len(BLUR_SIGMAS) + 3 + 2  # the first cues, read from the fragments: blur, detail, noise, blocks
+N_CUES = N_FRAGMENT_CUES + 8  # then the whole view's exposure and colour
 _LUMA = (0.299, 0.587, 0.114)
+BITSTREAM_CODECS = {"h264": "h264", "hevc": "hevc", "vp9": "vp9", "av1": "av1", "libdav1d": "av1",
+                    "libaom-av1": "av1"}  # FFmpeg decoder -> codec family
+_FAMILIES = ("h264", "hevc", "vp9", "av1")
+N_BITSTREAM = 1 + len(_FAMILIES) + 4
+_REF_PIXELS = 640 * 360
+# At one quantiser, bits per pixel fall with the frame size: about as pixels^-0.35, the median slope of log2 bits per
+# pixel over log2 pixels along the resolution ladders (one CRF) of the pgc set's training contents (quartiles 0.30
+# and 0.48). Bits per pixel are scaled by pixels^0.35 to their 640x360 equivalent, so larger frames (the sets' clips
+# are 360 lines high) fall inside the range the models were trained on.
+BPP_SIZE_EXPONENT = 0.35
 
 
 def _luma(x: Tensor) -> Tensor:
@@ -89,3 +107,20 @@ def distortion_cues(fragments: Tensor, whole: Tensor, patch: int = 32) -> Tensor
              *torch.quantile(y, torch.tensor([0.05, 0.95], device=y.device), dim=1),
              ((hi - lo) / (hi + 1e-3)).flatten(1).mean(1), torch.hypot(rg.flatten(1).std(1), yb.flatten(1).std(1))]
     return torch.stack(cues, 1)
+
+
+def bitstream_cues(stats: BitstreamStats | None) -> Tensor:
+    """(N_BITSTREAM,) float32: 1 (known), the codec family one-hot (H.264, HEVC, VP9, AV1), log2 bits per pixel over
+    all frames, the keyframes and the other frames at their 640x360 equivalent (see BPP_SIZE_EXPONENT), and log2
+    of the coded pixels over 640x360, capped at 0 (a frame below that size is a low rung shown scaled up). All
+    zeros where the stream is unknown: ``None`` (images, raw video) or another codec, whose bit budgets differ."""
+    out = torch.zeros(N_BITSTREAM)
+    family = BITSTREAM_CODECS.get(stats.codec) if stats is not None else None
+    if stats is None or family is None:
+        return out
+    out[0] = 1.0
+    out[1 + _FAMILIES.index(family)] = 1.0
+    size = stats.width * stats.height / _REF_PIXELS
+    bpp = [stats.bits_per_pixel(w) * size ** BPP_SIZE_EXPONENT for w in ("all", "key", "inter")]
+    out[1 + len(_FAMILIES):] = torch.tensor([*bpp, min(size, 1.0)]).clamp_min(1e-6).log2()
+    return out

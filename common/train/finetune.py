@@ -81,7 +81,9 @@ class LabelledMedia(Dataset):
         rng = np.random.default_rng((self.seed, self.epoch, i))
         k = idx[int(rng.integers(len(idx)))] if self.train else idx[len(idx) // 2]
         frame = next(read_media(row.path, [k])).data
-        views = self.model.train_views(frame, rng) if self.train else self.model.prepare(frame, None, {})
+        state: dict[str, Any] = {}
+        self.model.begin(row.path, state)
+        views = self.model.train_views(frame, rng, state) if self.train else self.model.prepare(frame, None, state)
         return {"views": views, "target": torch.tensor(self.targets[i], dtype=torch.float32)}
 
 

@@ -11,6 +11,11 @@ Each frame gives the backbone two 160x160 views:
 The view size is set by the speed goal (DESIGN section 7): at 160 pixels the network costs less than decoding
 the sampled 1080p frames on 2 CPU cores.
 
+A model with ``bitstream`` also reads what the encoder spent on the file (codec, bits per pixel of keyframes and
+other frames, coded size; :func:`common.metrics.cues.bitstream_cues`), as hybrid models do: it lets a
+compression model tell a detailed content coded well from a plain one coded coarsely. Images, raw video and
+other codecs get the "unknown" input, which training also shows it (a fifth of the time).
+
 Frames shorter than 360 lines are first scaled up to 360, as a player would show them: a low rung of a
 resolution ladder looks soft, which is what VMAF (scoring at display size) and viewers see. The full-reference
 model gives the head the distorted frame's features and their difference from the reference's (the distorted
@@ -19,6 +24,8 @@ frame is scaled to the reference's size first, as VMAF does). Videos are sampled
 """
 from __future__ import annotations
 
+import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,9 +34,10 @@ from PIL import Image
 from torch import Tensor, nn
 
 from common.errors import WeightsError
-from common.media import UniformKeyframes, fragments, to_uint8
+from common.media import UniformKeyframes, bitstream_stats, fragments, media_kind, to_uint8
 from common.metrics import fr
-from common.metrics.cues import N_CUES, distortion_cues
+from common.metrics.cues import N_BITSTREAM, N_CUES, N_FRAGMENT_CUES, bitstream_cues, distortion_cues
+from common.model import Prepared
 from common.quality import QualityModel, QualityNet, mlp
 from common.registry import ModelSpec, register
 
@@ -113,28 +121,36 @@ class VideoNet(QualityNet):
     head. Full-reference: the distorted views' pooled features and, per view, the LPIPS-style distances of the
     distorted and reference feature maps (the fragments of both sides sit at the same positions, so their maps
     align); with ``metrics``, also the classic metrics and the motion of each view (:func:`view_metrics`), as VMAF
-    fuses elementary metrics and motion. ``content=False`` (FR only) leaves the distorted views' pooled features
-    out, so the head reads only how the two sides differ: with them, a fit on the pgc set learnt its training
-    contents (see docs/video.md). ``cues`` (no-reference) adds the classic distortion cues of each frame
-    (:func:`common.metrics.cues.distortion_cues`), which carry across contents better than deep features do.
-    Input (B, V, 3, H, W): the V distorted views, then (FR) the V reference views, then (``metrics``) the V views
-    of the reference frame before."""
+    fuses elementary metrics and motion. ``content=False`` leaves the distorted views' pooled features out: an FR
+    head then reads only how the two sides differ (with them, a fit on the pgc set learnt its training contents;
+    see docs/video.md), an NR head only its cues. ``cues`` (no-reference) adds the classic distortion cues of each
+    frame (:func:`common.metrics.cues.distortion_cues`), which carry across contents better than deep features do;
+    ``exposure=False`` keeps only the fragment cues (blur, detail, noise, blocks), leaving out the whole view's
+    exposure and colour, which codec ladders do not change. ``bitstream`` (no-reference) adds the file's bitstream
+    cues. Input (B, V, 3, H, W): the V distorted views, then (FR) the V reference views, then (``metrics``) the V
+    views of the reference frame before; with ``bitstream``, the pair (views, (B, N_BITSTREAM) bitstream cues)."""
 
     def __init__(self, width: float = 0.375, blocks: tuple[int, int, int, int] = (2, 2, 2, 2), hidden: int = 256,
                  views: int = 2, full_reference: bool = False, metrics: bool = False, content: bool = True,
-                 cues: bool = False) -> None:
+                 cues: bool = False, bitstream: bool = False, exposure: bool = True) -> None:
         if metrics and not full_reference:
             raise ValueError("view metrics compare with a reference: they need full_reference=True")
-        if not (content or full_reference):
-            raise ValueError("a no-reference network reads the content: content=False needs full_reference=True")
+        if not (content or full_reference or cues):
+            raise ValueError("a no-reference network reads the content or its distortion cues: content=False needs "
+                             "full_reference=True or cues=True")
         if cues and (full_reference or views != 2):
             raise ValueError("distortion cues are read from a no-reference frame's fragments and whole view")
+        if bitstream and full_reference:
+            raise ValueError("bitstream cues are for no-reference networks")
         units = (2 * content + full_reference) * views  # pooled mean/std (2 half-units), LPIPS distances (1)
-        super().__init__(width, blocks, hidden, inputs=units, input_unit=0.5)
+        with warnings.catch_warnings():  # no pooled features (cues only): the base head, replaced below, is empty
+            warnings.filterwarnings("ignore", "Initializing zero-element tensors")
+            super().__init__(width, blocks, hidden, inputs=units, input_unit=0.5)
         self.views, self.full_reference, self.metrics, self.content = views, full_reference, metrics, content
-        self.cues = cues
-        if metrics or cues:
-            d = self.norm.num_features + views * len(VIEW_METRICS) * metrics + N_CUES * cues
+        self.cues, self.bitstream, self.exposure = cues, bitstream, exposure
+        if metrics or cues or bitstream:
+            n_cues = N_CUES if exposure else N_FRAGMENT_CUES
+            d = self.norm.num_features + views * len(VIEW_METRICS) * metrics + n_cues * cues + N_BITSTREAM * bitstream
             self.norm, self.quality = nn.BatchNorm1d(d), mlp(d, hidden, 1)
 
     @property
@@ -144,14 +160,16 @@ class VideoNet(QualityNet):
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "views": self.views, "full_reference": self.full_reference,
-                "metrics": self.metrics, "content": self.content, "cues": self.cues}
+                "metrics": self.metrics, "content": self.content, "cues": self.cues, "bitstream": self.bitstream,
+                "exposure": self.exposure}
 
     @classmethod
     def build(cls, cfg: dict[str, Any]) -> VideoNet:
         net = super().build(cfg)
         return cls(net.backbone.width, net.backbone.blocks, net.hidden, int(cfg.get("views", 2)),
                    bool(cfg.get("full_reference", False)), bool(cfg.get("metrics", False)),
-                   bool(cfg.get("content", True)), bool(cfg.get("cues", False)))
+                   bool(cfg.get("content", True)), bool(cfg.get("cues", False)), bool(cfg.get("bitstream", False)),
+                   bool(cfg.get("exposure", True)))
 
     def maps(self, x: Tensor) -> list[Tensor]:
         """(B, V, 3, H, W) views -> the backbone's stage maps, each (B * V, C, h, w)."""
@@ -176,17 +194,29 @@ class VideoNet(QualityNet):
             raise ValueError(f"expected (B, {self.input_views}, 3, H, W) views, got {tuple(x.shape)}")
         v = self.views
         if not self.full_reference:
-            f = self.head_input(self.maps(x))
-            return torch.cat([f, distortion_cues(x[:, 0], x[:, 1], PATCH)], 1) if self.cues else f
+            parts = [self.head_input(self.maps(x))] if self.content else []
+            if self.cues:
+                cues = distortion_cues(x[:, 0], x[:, 1], PATCH)
+                parts.append(cues if self.exposure else cues[:, :N_FRAGMENT_CUES])
+            return torch.cat(parts, 1)
         f = self.head_input(self.maps(x[:, :v]), self.maps(x[:, v:2 * v]))
         if not self.metrics:
             return f
         m = view_metrics(*(x[:, k * v:(k + 1) * v].flatten(0, 1) for k in range(3)))
         return torch.cat([f, m.view(len(x), -1)], 1)
 
-    def forward(self, x: Tensor) -> Tensor:
-        """(B, V', 3, H, W) -> per-frame quality (B,) on the 0-100 scale (not clamped)."""
-        return self.head(self.norm(self.frame_features(x)))
+    def forward(self, x: Prepared | list[Tensor]) -> Tensor:
+        """(B, V', 3, H, W) views (with ``bitstream``: and their (B, N_BITSTREAM) cues) -> per-frame quality (B,) on the
+        0-100 scale (not clamped)."""
+        if isinstance(x, Tensor) == self.bitstream:
+            raise ValueError("a bitstream network takes (views, bitstream cues); others take the views alone")
+        if isinstance(x, Tensor):
+            return self.head(self.norm(self.frame_features(x)))
+        views, side = x
+        if side.shape != (len(views), N_BITSTREAM):
+            raise ValueError(f"expected ({len(views)}, {N_BITSTREAM}) bitstream cues, got {tuple(side.shape)}")
+        f = self.frame_features(views)
+        return self.head(self.norm(torch.cat([f, side.to(f.dtype)], 1)))
 
 
 class VideoModel(QualityModel):
@@ -208,13 +238,24 @@ class VideoModel(QualityModel):
     def map_frame(self, frame: np.ndarray) -> np.ndarray:
         return display_frame(frame)
 
-    def prepare(self, frame: np.ndarray, ref: np.ndarray | None, state: dict[str, Any]) -> Tensor:
-        return frame_views(frame)
+    def begin(self, media: Path | np.ndarray, state: dict[str, Any]) -> None:
+        """Bitstream networks: the file's bitstream cues (unknown for arrays, images and raw video)."""
+        if self.net.bitstream:
+            video = isinstance(media, Path) and media_kind(media) == "video"
+            state["bitstream"] = bitstream_cues(bitstream_stats(media) if video else None)
 
-    def train_views(self, frame: np.ndarray, rng: np.random.Generator) -> Tensor:
+    def with_side(self, views: Tensor, state: dict[str, Any]) -> Prepared:
+        """The views, paired with the file's bitstream cues for a bitstream network (unknown where ``begin`` found
+        none)."""
+        return (views, state.get("bitstream", bitstream_cues(None))) if self.net.bitstream else views
+
+    def prepare(self, frame: np.ndarray, ref: np.ndarray | None, state: dict[str, Any]) -> Prepared:
+        return self.with_side(frame_views(frame), state)
+
+    def train_views(self, frame: np.ndarray, rng: np.random.Generator, state: dict[str, Any]) -> Prepared:
         """Training input of one frame: fragments at random cell positions, both views flipped together at random."""
         views = frame_views(frame, torch.Generator().manual_seed(int(rng.integers(2**31))))
-        return views.flip(-1) if rng.random() < 0.5 else views
+        return self.with_side(views.flip(-1) if rng.random() < 0.5 else views, state)
 
 
 class UGCModel(VideoModel):

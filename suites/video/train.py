@@ -7,7 +7,10 @@ the backbone's last stages, end to end on fragments as in FAST-VQA (Wu et al., E
 every BatchNorm statistic staying as pretrained (``--train-stages``). But fine-tuned on a few dozen contents, deep
 features learn the contents as much as their distortions, so the no-reference recipes keep the backbone frozen
 and add classic distortion cues (:mod:`common.metrics.cues`), which carry across contents; ``ugc`` also trains
-on batches of one content each, its pristine clip first, with a rank term inside each. ``pgc-fr`` fuses only
+on batches of one content each, its pristine clip first, with a rank term inside each. ``pgc`` and ``game`` also
+read each file's bitstream cues (codec, bits per pixel, coded size: :func:`common.metrics.cues.bitstream_cues`),
+replaced by the "unknown" input for a random fifth of the training samples so that images and other codecs
+score from the pixels alone. ``pgc-fr`` fuses only
 how the two sides differ (feature distances and classic metrics) with a linear head on the frozen backbone, as
 VMAF fuses its elementary metrics (see docs/video.md).
 
@@ -27,6 +30,7 @@ import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,7 +39,8 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from common.data.manifest import Item, read_manifest
-from common.media import read_media
+from common.media import bitstream_stats, read_media
+from common.metrics.cues import BPP_SIZE_EXPONENT, bitstream_cues
 from common.train.finetune import FinetuneLoss, frame_indices
 from common.train.trainer import Fit, TrainConfig, Trainer, epoch_order, seed_everything, validation_share
 from common.weights import load_weights, record_weights, weights_dir
@@ -46,6 +51,7 @@ PASSES = 3  # cached views per frame: the scoring views, then random fragment po
 STEP_FRAMES = 2  # frames of each clip a training step reads (at least 2: the head's BatchNorm needs a batch)
 VAL_SHARE = 5  # one training content in five validates
 CHUNK = 64  # clips per cache file: caching resumes from the last whole chunk
+BITSTREAM_DROP = 0.2  # share of training samples whose bitstream cues read "unknown"
 VIEWS_VERSION = 1  # bump when the cached views change, so old caches are not reused
 FR_VIEWS_VERSION = 2  # full-reference caches: 2 adds the views of the reference frame before each
 
@@ -53,8 +59,10 @@ FR_VIEWS_VERSION = 2  # full-reference caches: 2 adds the views of the reference
 @dataclass(frozen=True)
 class VideoRecipe:
     """Which set and label a video model trains on, whether it is full-reference, and its network: the head's
-    hidden width (0: linear), the backbone stages trained with it, and (FR) whether the head also reads the
-    distorted views' pooled features (``content``) and (NR) the classic distortion cues (``cues``); the learning
+    hidden width (0: linear), the backbone stages trained with it, whether the head reads the distorted views'
+    pooled deep features (``content``; a no-reference head without them reads its cues alone), and (NR) the classic
+    distortion cues (``cues``; ``exposure=False``: the fragment cues only) and the file's bitstream cues
+    (``bitstream``); the learning
     rate (1e-3 suits heads on the frozen backbone; about 3e-4 where backbone stages train). ``per_content`` > 0
     fills each batch with groups of that many clips of one content, its pristine clip first, and ``within`` weighs
     a rank term inside each group, so that the head learns how a content's versions order, the pristine one
@@ -71,13 +79,15 @@ class VideoRecipe:
     cues: bool = False
     per_content: int = 0
     within: float = 0.0
+    bitstream: bool = False
+    exposure: bool = True
 
 
 RECIPES = {r.name: r for r in (
     VideoRecipe("ugc", "ugc", "fused", cues=True, per_content=8, within=2.0),
-    VideoRecipe("pgc", "pgc", "vmaf", cues=True),
+    VideoRecipe("pgc", "pgc", "vmaf", content=False, cues=True, bitstream=True, exposure=False),
     VideoRecipe("pgc-fr", "pgc", "vmaf", full_reference=True, hidden=0, content=False),
-    VideoRecipe("game", "game", "vmaf", cues=True))}
+    VideoRecipe("game", "game", "vmaf", content=False, cues=True, bitstream=True, exposure=False))}
 SETTINGS = {"epochs": 15, "batch": 32}  # the shipped runs; the CLI's defaults (the learning rate is the recipe's)
 
 
@@ -163,17 +173,22 @@ def cache_views(items: list[Item], full_reference: bool, cache: Path, progress: 
 
 class ClipViews(Dataset):
     """Cached clip views and their 0-100 labels. Training: STEP_FRAMES random frames of a random pass, flipped at
-    random; validation: every frame of the scoring pass."""
+    random; validation: every frame of the scoring pass. With ``side`` (the clips' bitstream cues), a sample's views
+    come paired with them, in training replaced by the unknown input for BITSTREAM_DROP of the samples."""
 
     def __init__(self, chunks: list[np.ndarray], clips: range, targets: list[float], train: bool,
-                 seed: int = 0, items: list[Item] | None = None, per_content: int = 0) -> None:
-        """``clips``: which of the cached clips (in cache order), with their ``targets`` and (for ``per_content``
-        groups, see :meth:`order`) their ``items``."""
+                 seed: int = 0, items: list[Item] | None = None, per_content: int = 0,
+                 side: Tensor | None = None) -> None:
+        """``clips``: which of the cached clips (in cache order), with their ``targets``, (for ``per_content``
+        groups, see :meth:`order`) their ``items`` and their bitstream cues ``side`` (n, N_BITSTREAM)."""
         index = [(c, i) for c, chunk in enumerate(chunks) for i in range(len(chunk))]
         if len(clips) != len(targets) or (clips and clips[-1] >= len(index)):
             raise ValueError(f"{len(index)} cached clips; asked for {len(clips)} clips with {len(targets)} labels")
         if per_content and (items is None or len(items) != len(targets)):
             raise ValueError("per_content groups need the item of every clip")
+        if side is not None and len(side) != len(targets):
+            raise ValueError(f"{len(side)} bitstream cue rows for {len(targets)} clips")
+        self.side = side
         self.index = [index[i] for i in clips]
         self.chunks, self.targets, self.train, self.seed, self.epoch = chunks, targets, train, seed, 0
         self.per_content = per_content
@@ -215,20 +230,52 @@ class ClipViews(Dataset):
             views = views.flip(-1) if rng.random() < 0.5 else views
         else:
             views = torch.from_numpy(np.array(self.chunks[c][k, 0]))
-        return {"views": views, "target": torch.tensor(self.targets[i], dtype=torch.float32),
-                "group": torch.tensor(self.groups[i])}
+        sample: dict[str, Any] = {"views": views, "target": torch.tensor(self.targets[i], dtype=torch.float32),
+                                  "group": torch.tensor(self.groups[i])}
+        if self.side is not None:
+            drop = self.train and rng.random() < BITSTREAM_DROP
+            sample["views"] = (views, bitstream_cues(None) if drop else self.side[i])
+        return sample
 
 
 class PooledClips(nn.Module):
-    """The net on uint8 clip views (B, F, V, 3, S, S): the mean of its frame scores, as the runner pools them."""
+    """The net on uint8 clip views (B, F, V, 3, S, S), with a bitstream net's (B, N_BITSTREAM) cues: the mean of its
+    frame scores, as the runner pools them."""
 
     def __init__(self, net: VideoNet) -> None:
         super().__init__()
         self.net = net
 
-    def forward(self, views: Tensor) -> Tensor:
+    def forward(self, views: Tensor | tuple[Tensor, Tensor] | list[Tensor]) -> Tensor:
+        side = None
+        if not isinstance(views, Tensor):
+            views, side = views
         b, f = views.shape[:2]
-        return self.net(views.flatten(0, 1).float().div_(255)).view(b, f).mean(1)
+        x = views.flatten(0, 1).float().div_(255)
+        return self.net(x if side is None else (x, side.repeat_interleave(f, 0))).view(b, f).mean(1)
+
+
+def architecture(recipe: VideoRecipe, hidden: int, train_stages: int) -> str:
+    """The manifest's one-line description of a recipe's network."""
+    views = f"two {SIDE}x{SIDE} views per frame (fragments + whole frame)"
+    head = f"BatchNorm + {'MLP' if hidden else 'linear'} head per frame, mean pooling (suites.video.model.VideoNet); fp16"
+    bits = " and the file's bitstream cues" if recipe.bitstream else ""
+    if not (recipe.content or recipe.full_reference):
+        cues = "classic distortion cues (common.metrics.cues" + ("" if recipe.exposure else "; blur, detail, noise and "
+                                                               "blocks, not exposure or colour") + ")"
+        return (f"{cues} of {views}{bits}, {head}; the backbone's deep "
+                "features are left out (on this set they learnt the training contents: docs/video.md)")
+    return ("shared ResNet-18-family backbone (" + (f"last {train_stages} stages fine-tuned" if train_stages else
+                                                   "frozen") + f") on {views}"
+            + (", with classic distortion cues (common.metrics.cues)" if recipe.cues else "") + bits
+            + (f" of the distorted and the reference frame: {'pooled features, ' * recipe.content}LPIPS-style "
+               "feature distances, PSNR, SSIM, VIF, GMSD and the reference's motion of each view"
+               if recipe.full_reference else "") + f", {head}")
+
+
+def clip_bitstream_cues(items: list[Item]) -> Tensor:
+    """(len(items), N_BITSTREAM) bitstream cues of the items' files (demuxing only)."""
+    return torch.stack([bitstream_cues(bitstream_stats(i.path)) for i in items])
 
 
 def split_items(items: list[Item]) -> tuple[list[Item], list[Item]]:
@@ -244,7 +291,8 @@ def start_net(recipe: VideoRecipe, hidden: int, backbone: str | None, train_stag
     state, sha = load_weights("backbone", backbone)
     cfg = state["config"]
     net = VideoNet(float(cfg["width"]), tuple(cfg["blocks"]), hidden, full_reference=recipe.full_reference,
-                   metrics=recipe.full_reference, content=recipe.content, cues=recipe.cues)
+                   metrics=recipe.full_reference, content=recipe.content, cues=recipe.cues, bitstream=recipe.bitstream,
+                   exposure=recipe.exposure)
     net.backbone.load_state_dict({k: v.float() for k, v in state["backbone"].items()})
     net.freeze_backbone(train_stages)
     return net, sha
@@ -278,12 +326,16 @@ def train(name: str, out: str | Path, set_dir: str | Path, config: TrainConfig, 
     if recipe.per_content and config.batch_size % recipe.per_content:
         raise ValueError(f"{name} trains on groups of {recipe.per_content} clips of one content: the batch size must "
                          f"be a multiple of {recipe.per_content}, got {config.batch_size}")
+    side = clip_bitstream_cues(train_items + val_items) if recipe.bitstream else None
     train_set = ClipViews(chunks, range(n), targets[:n], train=True, seed=config.seed, items=train_items,
-                          per_content=recipe.per_content)
-    val_set = ClipViews(chunks, range(n, len(targets)), targets[n:], train=False) if val_items else None
+                          per_content=recipe.per_content, side=None if side is None else side[:n])
+    val_set = ClipViews(chunks, range(n, len(targets)), targets[n:], train=False,
+                        side=None if side is None else side[n:]) if val_items else None
     settings = {k: v for k, v in asdict(config).items() if k not in ("progress", "max_minutes", "device", "workers")}
     grouping = (recipe.cues, recipe.per_content, recipe.within)  # in the key only where set: older keys stay
-    run_spec = repr((hidden, train_stages, recipe.content, backbone_sha, settings) + (grouping * any(grouping)))
+    extra = grouping * any(grouping) + (("bitstream", BITSTREAM_DROP, BPP_SIZE_EXPONENT),) * recipe.bitstream + (("fragment cues",),) * (
+        not recipe.exposure)
+    run_spec = repr((hidden, train_stages, recipe.content, backbone_sha, settings) + extra)
     run_key = hashlib.sha256(run_spec.encode()).hexdigest()[:12]
     fit = Trainer(PooledClips(net), FinetuneLoss(within=recipe.within), train_set, val_set, config,
                   views_dir / f"run-{run_key}.pt").fit()
@@ -301,15 +353,7 @@ def train(name: str, out: str | Path, set_dir: str | Path, config: TrainConfig, 
     torch.save(net.export({"command": command, "model": name, **training}), out)
     if out.resolve().parent == weights_dir().resolve():
         record_weights(out.stem, out, {
-            "architecture": "shared ResNet-18-family backbone ("
-                            + (f"last {train_stages} stages fine-tuned" if train_stages else "frozen") + ") on two "
-                            f"{SIDE}x{SIDE} views per frame (fragments + whole frame)"
-                            + (", with classic distortion cues (common.metrics.cues)" if recipe.cues else "")
-                            + (f" of the distorted and the reference frame: {'pooled features, ' * recipe.content}"
-                               "LPIPS-style feature distances, PSNR, SSIM, VIF, GMSD and the reference's motion of "
-                               "each view" if recipe.full_reference else "")
-                            + f", BatchNorm + {'MLP' if hidden else 'linear'} head per frame, mean pooling "
-                              "(suites.video.model.VideoNet); fp16",
+            "architecture": architecture(recipe, hidden, train_stages),
             "config": net.config(),
             "recipe": f"dqa data build --suite {recipe.set} && {command}",
             "data_sources": [f"$DQA_DATA/sets/{manifest.root.name} (sha256 {manifest.sha256[:12]}), built by "
@@ -317,5 +361,6 @@ def train(name: str, out: str | Path, set_dir: str | Path, config: TrainConfig, 
                              "catalogue's licence column)", f"weights/backbone.pt (sha256 {backbone_sha[:12]})"],
             "training": {**training, **({"batches": f"groups of {recipe.per_content} clips of one content, the "
                                                    f"pristine first; within-group rank weight {recipe.within}"}
-                                        if recipe.per_content else {})}})
+                                        if recipe.per_content else {}),
+                         **({"bitstream_drop": BITSTREAM_DROP} if recipe.bitstream else {})}})
     return fit
