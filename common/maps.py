@@ -87,8 +87,10 @@ def quality_map(model: Model, image: np.ndarray, ref: np.ndarray | None = None,
     h, w = frame.shape[:2]
     tile = min(model.map_tile, h, w)
     boxes = [(y, x) for y in tile_starts(h, tile, most) for x in tile_starts(w, tile, most)]
+    state: dict = {}
+    model.begin(image, state)
     items = [model.prepare(np.array(frame[y:y + tile, x:x + tile]),  # copies: writable and contiguous
-                           None if other is None else np.array(other[y:y + tile, x:x + tile]), {})
+                           None if other is None else np.array(other[y:y + tile, x:x + tile]), dict(state))
              for y, x in boxes]
     size = model.batch_size(main_tensor(items[0]).shape)
     outputs = torch.cat([model_forward(model, stack_prepared(items[i:i + size])) for i in range(0, len(items), size)])

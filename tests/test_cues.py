@@ -71,7 +71,8 @@ def test_bitstream_cues_read_what_the_encoder_spent(tmp_path: Path) -> None:
     ca, cb = bitstream_cues(a), bitstream_cues(b)
     assert ca.shape == (N_BITSTREAM,) and ca[:5].tolist() == [1, 1, 0, 0, 0]
     size = 128 * 96 / (640 * 360)
-    assert ca[5] == pytest.approx(math.log2(a.bits_per_pixel() * size ** BPP_SIZE_EXPONENT)) and (ca[5:8] > cb[5:8]).all()
+    assert ca[5] == pytest.approx(math.log2(a.bits_per_pixel() * size ** BPP_SIZE_EXPONENT))
+    assert (ca[5:8] > cb[5:8]).all()
     assert ca[8] == pytest.approx(math.log2(size))
     big = bitstream_cues(BitstreamStats("h264", 1280, 720, 10, 1, 1e5, 1e4))  # 4x the pixels: 2^(2 * 0.35) more bpp
     assert big[8] == 0 and big[5] == pytest.approx(math.log2((1e5 + 9 * 1e4) / 10 / (1280 * 720) * 4 ** 0.35))
@@ -81,3 +82,7 @@ def test_bitstream_cues_read_what_the_encoder_spent(tmp_path: Path) -> None:
     mpeg4 = mediagen.make_clip(tmp_path / "m.avi", n_frames=4, size=(64, 48), codec="mpeg4")
     assert not bitstream_cues(bitstream_stats(mpeg4)).any()  # a codec the models were not trained on: unknown
     assert bitstream_stats(mediagen.make_raw_yuv(tmp_path / "r.yuv", 2, 16, 16)) is None
+    assert bitstream_stats(mediagen.make_y4m(tmp_path / "r.y4m", 2, 16, 16)) is None
+    intra = BitstreamStats("av1", 640, 360, 4, 4, 8e4, None)  # every frame a keyframe
+    assert intra.bits_per_pixel("inter") == intra.bits_per_pixel("all") == 8e4 / (640 * 360)
+    assert bitstream_cues(intra)[:5].tolist() == [1, 0, 0, 0, 1]

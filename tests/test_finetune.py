@@ -88,11 +88,14 @@ def test_frozen_backbone_keeps_its_weights(tmp_path: Path, tiny: Path) -> None:
 
 def test_a_bitstream_video_model_finetunes_on_clips(tmp_path: Path) -> None:
     """A video network that reads bitstream cues gets them from each labelled clip (``Model.begin``)."""
+    from common.train.datasets import LabelRow
+    from common.train.finetune import LabelledMedia
     from suites.video.model import VideoNet
     from tests import mediagen
 
     start = tmp_path / "bits.pt"
-    torch.save(VideoNet(width=0.125, hidden=16, cues=True, bitstream=True).export(), start)
+    torch.save(VideoNet(width=0.125, hidden=16, content=False, cues=True, exposure=False, bitstream=True).export(),
+               start)
     lines = ["path,mos"]
     for i, crf in enumerate((10, 25, 40, 51) * 2):
         mediagen.make_clip(tmp_path / f"c{i}.mp4", n_frames=4, size=(96, 64), options={"crf": str(crf)})
@@ -104,3 +107,6 @@ def test_a_bitstream_video_model_finetunes_on_clips(tmp_path: Path) -> None:
                  "--workers", "0"]) == 0
     model = load_model("pgc", device="cpu", weights=str(out))
     assert model.net.bitstream and model.score(tmp_path / "c0.mp4").ok
+    rows = [(LabelRow(tmp_path / "c0.mp4", 90.0), [0])]
+    sample = LabelledMedia(model, rows, (0, 100), train=True)[0]
+    assert sample["views"][1][:2].tolist() == [1, 1]  # known, H.264: each row carries its file's bitstream cues

@@ -11,6 +11,7 @@ from PIL import Image
 
 from common.cli import TRAIN_RECIPES, main
 from common.errors import WeightsError
+from common.maps import quality_map
 from common.media import UniformKeyframes, keyframe_indices, parse_sampler, probe_video, read_media, sample_indices
 from common.registry import get_spec, load_model
 from common.runner import score_folder
@@ -185,6 +186,7 @@ def test_a_bitstream_head_reads_each_files_bitstream_cues(tmp_path: Path) -> Non
     assert [len(k) for k in known] == [1, 1, 1] and all(k.shape[1] == N_BITSTREAM for k in known)
     assert known[0][0, 5] > known[1][0, 5] and known[0][0, 0] == 1  # more bits per pixel at CRF 18 than at 45
     assert torch.equal(known[2][0], bitstream_cues(None))
+    assert quality_map(model, mediagen.image_content(400, 360)).tiles > 1  # maps of tuple-preparing models
     with pytest.raises(ValueError, match="no-reference"):
         VideoNet(full_reference=True, bitstream=True)
     cues_only = VideoNet(width=TINY["width"], hidden=TINY["hidden"], content=False, cues=True, exposure=False,
@@ -260,7 +262,7 @@ def test_dqa_train_video_recipe(recipe: str, tmp_path_factory: pytest.TempPathFa
     assert cfg["cues"] == RECIPES[recipe].cues == (recipe != "pgc-fr")
     assert all(v.dtype == torch.float16 for v in state["quality"].values() if v.is_floating_point())
     assert cfg["metrics"] == (recipe == "pgc-fr")
-    assert cfg["bitstream"] == RECIPES[recipe].bitstream == (recipe == "pgc")
+    assert cfg["bitstream"] == RECIPES[recipe].bitstream == (recipe in ("pgc", "game"))
     if recipe == "ugc":
         assert main(args[:-1] + ["4"]) == 2  # groups of 8 clips of a content do not fill batches of 4
     feats = list((tmp_path / "data" / "runs" / recipe).glob("views-*/chunk*.npy"))
@@ -349,7 +351,7 @@ def test_clip_views_pair_bitstream_cues_and_sometimes_hide_them_in_training() ->
     from suites.video.train import BITSTREAM_DROP, FRAMES, PASSES, ClipViews, PooledClips
 
     n = 200
-    chunks = [np.zeros((n, PASSES, FRAMES, 2, 3, 160, 160), np.uint8)]
+    chunks = [np.zeros((n, PASSES, FRAMES, 2, 3, 32, 32), np.uint8)]
     side = torch.rand(n, N_BITSTREAM) + 1
     train = ClipViews(chunks, range(n), [0.0] * n, True, side=side)
     hidden = [not train[i]["views"][1].any() for i in range(n)]

@@ -227,7 +227,8 @@ class _PacketIndex:
 
 @dataclass(frozen=True)
 class BitstreamStats:
-    """What the encoder spent on a video, from demuxing alone: the codec (FFmpeg's decoder name), the coded frame
+    """What the encoder spent on a video, from demuxing alone: the codec (FFmpeg's codec name, whichever decoder
+    reads it: "h264", "hevc", "vp9", "av1", ...), the coded frame
     size, and the sizes of the keyframe and other packets. Bits per pixel fall as compression rises, and at a given
     quantiser they rise with the detail and motion of the content."""
 
@@ -253,7 +254,7 @@ class BitstreamStats:
 @dataclass(frozen=True)
 class _Demuxed:
     index: _PacketIndex | None  # None when timestamps are missing or repeat
-    bitstream: BitstreamStats | None  # None when no packet holds data
+    bitstream: BitstreamStats | None  # None when no packet holds data or the coded size is unknown
 
 
 def _demuxed(path: str) -> _Demuxed:
@@ -280,7 +281,8 @@ def _cached_demux(path: str, mtime_ns: int, size: int) -> _Demuxed:
             keys.append(packet.is_keyframe)
             sizes.append(packet.size)
         ctx = stream.codec_context
-        codec, width, height = ctx.name if ctx else "", ctx.width if ctx else 0, ctx.height if ctx else 0
+        codec = ctx.codec.canonical_name if ctx else ""
+        width, height = (ctx.width, ctx.height) if ctx else (0, 0)
     return _Demuxed(_index(pts, keys), _bitstream(codec, width, height, sizes, keys))
 
 
@@ -305,10 +307,11 @@ def _bitstream(codec: str, width: int, height: int, sizes: list[int], keys: list
 
 
 def bitstream_stats(path: str | Path) -> BitstreamStats | None:
-    """The :class:`BitstreamStats` of a video file (None for raw video and streams without sized packets); a
-    MediaError when the file cannot be demuxed. Shares the demux pass with keyframe sampling."""
+    """The :class:`BitstreamStats` of a video file (None for raw video, streams without sized packets and unknown
+    coded sizes); a MediaError when the file cannot be demuxed. Shares the cached demux pass with keyframe
+    sampling where that runs (it is skipped for containers whose timestamps cannot be trusted)."""
     path = Path(path)
-    if path.suffix.lower() in RAW_EXTS:
+    if path.suffix.lower() in RAW_EXTS | {".y4m"}:  # uncompressed frames: nothing to read from the packet sizes
         return None
     try:
         return _demuxed(str(path)).bitstream

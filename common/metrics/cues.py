@@ -29,10 +29,8 @@ BLOCK = 8  # the coding block whose seams blockiness looks for
 N_FRAGMENT_CUES = 3 * len(BLUR_SIGMAS) + 3 + 2  # the first cues, read from the fragments: blur, detail, noise, blocks
 N_CUES = N_FRAGMENT_CUES + 8  # then the whole view's exposure and colour
 _LUMA = (0.299, 0.587, 0.114)
-BITSTREAM_CODECS = {"h264": "h264", "hevc": "hevc", "vp9": "vp9", "av1": "av1", "libdav1d": "av1",
-                    "libaom-av1": "av1"}  # FFmpeg decoder -> codec family
-_FAMILIES = ("h264", "hevc", "vp9", "av1")
-N_BITSTREAM = 1 + len(_FAMILIES) + 4
+BITSTREAM_CODECS = ("h264", "hevc", "vp9", "av1")  # FFmpeg's codec names
+N_BITSTREAM = 1 + len(BITSTREAM_CODECS) + 4
 _REF_PIXELS = 640 * 360
 # At one quantiser, bits per pixel fall with the frame size: about as pixels^-0.35, the median slope of log2 bits per
 # pixel over log2 pixels along the resolution ladders (one CRF) of the pgc set's training contents (quartiles 0.30
@@ -76,12 +74,12 @@ def _blockiness(g: Tensor, patch: int) -> Tensor:
     return (profile.amax(-1) / profile.mean(-1).clamp_min(1e-6)).mean((1, 2))
 
 
-def distortion_cues(fragments: Tensor, whole: Tensor, patch: int = 32) -> Tensor:
+def distortion_cues(fragments: Tensor, whole: Tensor, patch: int = 32, exposure: bool = True) -> Tensor:
     """The cues of each frame, (B, N_CUES): for each BLUR_SIGMAS, the mean, 20th and 80th percentile over patches
     of the gradient energy kept when the fragments are blurred again; the log gradient energy, log noise
     level and log mean absolute Laplacian of the fragments; their horizontal and vertical blockiness; then
     the whole view's mean, spread, dark and bright shares, 5th and 95th percentile luma, saturation and
-    colourfulness."""
+    colourfulness. ``exposure=False``: the fragment cues only, (B, N_FRAGMENT_CUES)."""
     if fragments.ndim != 4 or fragments.shape[1] != 3 or fragments.shape != whole.shape:
         raise ValueError(f"distortion_cues wants two (B, 3, S, S) views of one shape, got {tuple(fragments.shape)} "
                          f"and {tuple(whole.shape)}")
@@ -100,6 +98,8 @@ def distortion_cues(fragments: Tensor, whole: Tensor, patch: int = 32) -> Tensor
     lap, noise = F.conv2d(g, kernels).abs().flatten(2).mean(2).unbind(1)  # Laplacian; Immerkaer's noise operator
     cues += [torch.log(e0.mean(1) + 1e-6), torch.log(noise + 1e-5), torch.log(lap + 1e-6),
              _blockiness(g, patch), _blockiness(g.transpose(2, 3), patch)]
+    if not exposure:
+        return torch.stack(cues, 1)
     y = _luma(whole).flatten(1)
     hi, lo = whole.amax(1), whole.amin(1)
     rg, yb = whole[:, 0] - whole[:, 1], (whole[:, 0] + whole[:, 1]) / 2 - whole[:, 2]
@@ -115,12 +115,11 @@ def bitstream_cues(stats: BitstreamStats | None) -> Tensor:
     of the coded pixels over 640x360, capped at 0 (a frame below that size is a low rung shown scaled up). All
     zeros where the stream is unknown: ``None`` (images, raw video) or another codec, whose bit budgets differ."""
     out = torch.zeros(N_BITSTREAM)
-    family = BITSTREAM_CODECS.get(stats.codec) if stats is not None else None
-    if stats is None or family is None:
+    if stats is None or stats.codec not in BITSTREAM_CODECS:
         return out
     out[0] = 1.0
-    out[1 + _FAMILIES.index(family)] = 1.0
+    out[1 + BITSTREAM_CODECS.index(stats.codec)] = 1.0
     size = stats.width * stats.height / _REF_PIXELS
     bpp = [stats.bits_per_pixel(w) * size ** BPP_SIZE_EXPONENT for w in ("all", "key", "inter")]
-    out[1 + len(_FAMILIES):] = torch.tensor([*bpp, min(size, 1.0)]).clamp_min(1e-6).log2()
+    out[1 + len(BITSTREAM_CODECS):] = torch.tensor([*bpp, min(size, 1.0)]).clamp_min(1e-6).log2()
     return out

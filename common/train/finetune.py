@@ -69,6 +69,13 @@ class LabelledMedia(Dataset):
             raise ValueError(f"the label scale must have max > min, got {scale}")
         self.model, self.rows, self.train, self.seed, self.epoch = model, rows, train, seed, 0
         self.targets = [100 * (r.mos - lo) / (hi - lo) for r, _ in rows]
+        self.states: list[dict[str, Any]] = [{} for _ in rows]  # per file, as the runner's: Model.begin's, once
+        for (row, _), state in zip(rows, self.states):
+            try:
+                model.begin(row.path, state)
+            except Exception as exc:  # e.g. a stream that cannot be demuxed: its frames still train, without it
+                log.warning("%s: %s; training it without its file-level input", row.path, exc)
+                state.clear()
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -81,8 +88,7 @@ class LabelledMedia(Dataset):
         rng = np.random.default_rng((self.seed, self.epoch, i))
         k = idx[int(rng.integers(len(idx)))] if self.train else idx[len(idx) // 2]
         frame = next(read_media(row.path, [k])).data
-        state: dict[str, Any] = {}
-        self.model.begin(row.path, state)
+        state = dict(self.states[i])
         views = self.model.train_views(frame, rng, state) if self.train else self.model.prepare(frame, None, state)
         return {"views": views, "target": torch.tensor(self.targets[i], dtype=torch.float32)}
 

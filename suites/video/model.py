@@ -116,6 +116,13 @@ def view_metrics(dist: Tensor, ref: Tensor, prev: Tensor) -> Tensor:
                             torch.log1p((r - p).abs().mean((1, 2, 3)))], 1)
 
 
+def file_bitstream_cues(media: str | Path | np.ndarray) -> Tensor:
+    """The bitstream cues of a media file (:func:`common.metrics.cues.bitstream_cues`): unknown for arrays, images
+    and raw video."""
+    video = not isinstance(media, np.ndarray) and media_kind(media) == "video"
+    return bitstream_cues(bitstream_stats(media) if video else None)
+
+
 class VideoNet(QualityNet):
     """Per-frame quality from the pooled backbone features of each view (views x features), BatchNorm and the MLP
     head. Full-reference: the distorted views' pooled features and, per view, the LPIPS-style distances of the
@@ -142,9 +149,12 @@ class VideoNet(QualityNet):
             raise ValueError("distortion cues are read from a no-reference frame's fragments and whole view")
         if bitstream and full_reference:
             raise ValueError("bitstream cues are for no-reference networks")
+        if not (exposure or cues):
+            raise ValueError("exposure=False leaves cues out of the distortion cues: it needs cues=True")
         units = (2 * content + full_reference) * views  # pooled mean/std (2 half-units), LPIPS distances (1)
-        with warnings.catch_warnings():  # no pooled features (cues only): the base head, replaced below, is empty
-            warnings.filterwarnings("ignore", "Initializing zero-element tensors")
+        with warnings.catch_warnings():
+            if not units:  # no pooled features (cues only): the base head, replaced below, is empty
+                warnings.filterwarnings("ignore", "Initializing zero-element tensors")
             super().__init__(width, blocks, hidden, inputs=units, input_unit=0.5)
         self.views, self.full_reference, self.metrics, self.content = views, full_reference, metrics, content
         self.cues, self.bitstream, self.exposure = cues, bitstream, exposure
@@ -196,8 +206,7 @@ class VideoNet(QualityNet):
         if not self.full_reference:
             parts = [self.head_input(self.maps(x))] if self.content else []
             if self.cues:
-                cues = distortion_cues(x[:, 0], x[:, 1], PATCH)
-                parts.append(cues if self.exposure else cues[:, :N_FRAGMENT_CUES])
+                parts.append(distortion_cues(x[:, 0], x[:, 1], PATCH, self.exposure))
             return torch.cat(parts, 1)
         f = self.head_input(self.maps(x[:, :v]), self.maps(x[:, v:2 * v]))
         if not self.metrics:
@@ -238,16 +247,18 @@ class VideoModel(QualityModel):
     def map_frame(self, frame: np.ndarray) -> np.ndarray:
         return display_frame(frame)
 
-    def begin(self, media: Path | np.ndarray, state: dict[str, Any]) -> None:
+    def begin(self, media: str | Path | np.ndarray, state: dict[str, Any]) -> None:
         """Bitstream networks: the file's bitstream cues (unknown for arrays, images and raw video)."""
         if self.net.bitstream:
-            video = isinstance(media, Path) and media_kind(media) == "video"
-            state["bitstream"] = bitstream_cues(bitstream_stats(media) if video else None)
+            state["bitstream"] = file_bitstream_cues(media)
 
     def with_side(self, views: Tensor, state: dict[str, Any]) -> Prepared:
         """The views, paired with the file's bitstream cues for a bitstream network (unknown where ``begin`` found
         none)."""
-        return (views, state.get("bitstream", bitstream_cues(None))) if self.net.bitstream else views
+        if not self.net.bitstream:
+            return views
+        side = state.get("bitstream")
+        return views, bitstream_cues(None) if side is None else side
 
     def prepare(self, frame: np.ndarray, ref: np.ndarray | None, state: dict[str, Any]) -> Prepared:
         return self.with_side(frame_views(frame), state)

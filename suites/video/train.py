@@ -39,12 +39,12 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from common.data.manifest import Item, read_manifest
-from common.media import bitstream_stats, read_media
+from common.media import read_media
 from common.metrics.cues import BPP_SIZE_EXPONENT, bitstream_cues
 from common.train.finetune import FinetuneLoss, frame_indices
 from common.train.trainer import Fit, TrainConfig, Trainer, epoch_order, seed_everything, validation_share
 from common.weights import load_weights, record_weights, weights_dir
-from suites.video.model import SIDE, VideoNet, frame_views_uint8, match_size
+from suites.video.model import SIDE, VideoNet, file_bitstream_cues, frame_views_uint8, match_size
 
 FRAMES = 4  # uniform frames of each training clip
 PASSES = 3  # cached views per frame: the scoring views, then random fragment positions
@@ -258,12 +258,13 @@ class PooledClips(nn.Module):
 def architecture(recipe: VideoRecipe, hidden: int, train_stages: int) -> str:
     """The manifest's one-line description of a recipe's network."""
     views = f"two {SIDE}x{SIDE} views per frame (fragments + whole frame)"
-    head = f"BatchNorm + {'MLP' if hidden else 'linear'} head per frame, mean pooling (suites.video.model.VideoNet); fp16"
+    head = (f"BatchNorm + {'MLP' if hidden else 'linear'} head per frame, mean pooling (suites.video.model.VideoNet); "
+            "fp16")
     bits = " and the file's bitstream cues" if recipe.bitstream else ""
     if not (recipe.content or recipe.full_reference):
-        cues = "classic distortion cues (common.metrics.cues" + ("" if recipe.exposure else "; blur, detail, noise and "
-                                                               "blocks, not exposure or colour") + ")"
-        return (f"{cues} of {views}{bits}, {head}; the backbone's deep "
+        cues = ("classic distortion cues (common.metrics.cues) of " + (views if recipe.exposure else
+                f"each frame's {SIDE}x{SIDE} fragments (blur, detail, noise and blocks)"))
+        return (f"{cues}{bits}, {head}; the backbone's deep "
                 "features are left out (on this set they learnt the training contents: docs/video.md)")
     return ("shared ResNet-18-family backbone (" + (f"last {train_stages} stages fine-tuned" if train_stages else
                                                    "frozen") + f") on {views}"
@@ -274,8 +275,8 @@ def architecture(recipe: VideoRecipe, hidden: int, train_stages: int) -> str:
 
 
 def clip_bitstream_cues(items: list[Item]) -> Tensor:
-    """(len(items), N_BITSTREAM) bitstream cues of the items' files (demuxing only)."""
-    return torch.stack([bitstream_cues(bitstream_stats(i.path)) for i in items])
+    """(len(items), N_BITSTREAM) bitstream cues of the items' files (demuxing only), as scoring reads them."""
+    return torch.stack([file_bitstream_cues(i.path) for i in items])
 
 
 def split_items(items: list[Item]) -> tuple[list[Item], list[Item]]:
@@ -308,6 +309,8 @@ def train(name: str, out: str | Path, set_dir: str | Path, config: TrainConfig, 
     recipe = RECIPES[name]
     hidden = recipe.hidden if hidden is None else hidden
     train_stages = recipe.train_stages if train_stages is None else train_stages
+    if train_stages and not (recipe.content or recipe.full_reference):
+        raise ValueError(f"{name}'s head reads its cues alone, not the backbone: --train-stages does not apply")
     manifest = read_manifest(set_dir)
     items = [i for i in manifest.select("train") if recipe.label in i.labels]
     if not items:
@@ -333,8 +336,8 @@ def train(name: str, out: str | Path, set_dir: str | Path, config: TrainConfig, 
                         side=None if side is None else side[n:]) if val_items else None
     settings = {k: v for k, v in asdict(config).items() if k not in ("progress", "max_minutes", "device", "workers")}
     grouping = (recipe.cues, recipe.per_content, recipe.within)  # in the key only where set: older keys stay
-    extra = grouping * any(grouping) + (("bitstream", BITSTREAM_DROP, BPP_SIZE_EXPONENT),) * recipe.bitstream + (("fragment cues",),) * (
-        not recipe.exposure)
+    bitstream = ("bitstream", BITSTREAM_DROP, BPP_SIZE_EXPONENT)
+    extra = grouping * any(grouping) + (bitstream,) * recipe.bitstream + (("fragment cues",),) * (not recipe.exposure)
     run_spec = repr((hidden, train_stages, recipe.content, backbone_sha, settings) + extra)
     run_key = hashlib.sha256(run_spec.encode()).hexdigest()[:12]
     fit = Trainer(PooledClips(net), FinetuneLoss(within=recipe.within), train_set, val_set, config,
