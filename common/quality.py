@@ -94,22 +94,31 @@ class QualityNet(nn.Module):
         return cls(width=float(cfg.get("width", 0.375)), blocks=tuple(cfg.get("blocks", (2, 2, 2, 2))),
                    hidden=int(cfg.get("hidden", 256)))
 
+    @property
+    def reads_backbone(self) -> bool:
+        """Whether the head reads the backbone's features (subclasses' cue-only heads do not)."""
+        return True
+
     def export(self, meta: dict[str, Any] | None = None) -> dict[str, Any]:
-        """The weight-file form (fp16): ``config``, ``backbone`` and ``quality`` (norm + head) state dicts."""
+        """The weight-file form (fp16): ``config``, ``backbone`` (left out where the head does not read it) and
+        ``quality`` (norm + head) state dicts."""
         half = {k: (v.detach().half() if v.is_floating_point() else v).cpu() for k, v in self.state_dict().items()}
-        return {"config": {**(meta or {}), **self.config()},
-                "backbone": {k.removeprefix("backbone."): v for k, v in half.items() if k.startswith("backbone.")},
+        backbone = {k.removeprefix("backbone."): v for k, v in half.items() if k.startswith("backbone.")}
+        return {"config": {**(meta or {}), **self.config()}, **({"backbone": backbone} if self.reads_backbone else {}),
                 "quality": {k: v for k, v in half.items() if k.startswith(("norm.", "quality."))}}
 
     @classmethod
     def from_export(cls, state: dict[str, Any], where: str = "weights") -> QualityNet:
         """Rebuild from :meth:`export`'s form (a WeightsError says what is missing or mismatched)."""
-        missing = [k for k in ("config", "backbone", "quality") if k not in state]
+        missing = [k for k in ("config", "quality") if k not in state]
+        if not missing:
+            net = cls.build(state["config"])
+            missing += ["backbone"] if net.reads_backbone and "backbone" not in state else []
         if missing:
             raise WeightsError(f"{where}: not a dqa quality-network file (no {', '.join(missing)}); "
                                "use a file written by `dqa train backbone` or `dqa finetune`")
-        net = cls.build(state["config"])
-        tensors = {**{f"backbone.{k}": v for k, v in state["backbone"].items()}, **state["quality"]}
+        backbone = state["backbone"] if net.reads_backbone else net.backbone.state_dict()  # unread: as built
+        tensors = {**{f"backbone.{k}": v for k, v in backbone.items()}, **state["quality"]}
         try:
             net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in tensors.items()})
         except RuntimeError as exc:

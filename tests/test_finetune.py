@@ -102,9 +102,10 @@ def test_a_bitstream_video_model_finetunes_on_clips(tmp_path: Path) -> None:
         lines.append(f"c{i}.mp4,{100 - crf}")
     (tmp_path / "clips.csv").write_text("\n".join(lines) + "\n")
     out = tmp_path / "tuned.pt"
-    assert main(["-q", "finetune", "--suite", "pgc", "--weights", str(start), "--data", str(tmp_path / "clips.csv"),
-                 "--out", str(out), "--epochs", "1", "--batch", "4", "--freeze-backbone", "--device", "cpu",
-                 "--workers", "0"]) == 0
+    data = ["--data", str(tmp_path / "clips.csv"), "--val", str(tmp_path / "clips.csv")]
+    assert main(["-q", "finetune", "--suite", "pgc", "--weights", str(start), *data, "--out", str(out), "--epochs", "1",
+                 "--batch", "7", "--freeze-backbone", "--device", "cpu", "--workers", "0"]) == 0  # 8 rows: 7 + 1
+    assert torch.load(out, weights_only=True)["config"]["train_rows"] == 7  # the batch of one is left out
     model = load_model("pgc", device="cpu", weights=str(out))
     assert model.net.bitstream and model.score(tmp_path / "c0.mp4").ok
     rows = [(LabelRow(tmp_path / "c0.mp4", 90.0), [0])]

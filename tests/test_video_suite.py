@@ -196,6 +196,12 @@ def test_a_bitstream_head_reads_each_files_bitstream_cues(tmp_path: Path) -> Non
     assert cues_only((views.repeat(2, 1, 1, 1, 1), side)).shape == (2,)
     with pytest.raises(ValueError, match="content or its distortion cues"):
         VideoNet(content=False)
+    state = cues_only.export()
+    assert "backbone" not in state  # the head does not read it, so its file leaves it out
+    again = VideoNet.from_export(state).eval()
+    assert torch.allclose(again((views, side[:1])), cues_only((views, side[:1])), atol=0.05)  # fp16 file
+    with pytest.raises(WeightsError, match="no backbone"):
+        VideoNet.from_export({k: v for k, v in net.export().items() if k != "backbone"})
 
 
 def test_one_model_call_serves_frames_of_several_files(weights: dict[str, Path], tmp_path: Path,

@@ -172,6 +172,11 @@ def finetune(suite: str, labels: Labels, out: str | Path, val: Labels | None = N
         train_rows, val_rows = split_rows(rows)
     if not train_rows:
         raise ValueError("no usable training rows:\n" + "\n".join(f"  {p.where}: {p.message}" for p in problems))
+    if len(train_rows) > 1 and len(train_rows) % config.batch_size == 1:
+        last = train_rows.pop()
+        problems.append(Problem(str(last[0].path), f"left out: {len(train_rows) + 1} training rows in batches of "
+                                                    f"{config.batch_size} end in a batch of one, which BatchNorm "
+                                                    "cannot train on; another --batch keeps it"))
     for p in problems:
         log.warning("%s: %s", p.where, p.message)
     scale = labels.scale

@@ -164,6 +164,10 @@ class VideoNet(QualityNet):
             self.norm, self.quality = nn.BatchNorm1d(d), mlp(d, hidden, 1)
 
     @property
+    def reads_backbone(self) -> bool:
+        return self.content or self.full_reference
+
+    @property
     def input_views(self) -> int:
         """Views per frame the network reads: distorted, then (FR) reference, then (metrics) previous reference."""
         return self.views * (1 + self.full_reference + self.metrics)
