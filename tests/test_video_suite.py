@@ -370,3 +370,24 @@ def test_clip_views_pair_bitstream_cues_and_sometimes_hide_them_in_training() ->
     net = VideoNet(width=TINY["width"], hidden=TINY["hidden"], cues=True, bitstream=True).eval()
     batch = torch.utils.data.default_collate([val[0], val[1]])
     assert PooledClips(net)(batch["views"]).shape == (2,)
+
+
+def test_ladder_slopes_measure_how_bits_per_pixel_fall_with_the_frame_size(tmp_path: Path) -> None:
+    """The report's basis of BPP_SIZE_EXPONENT: along one content's ladder (one CRF), smaller rungs spend more
+    bits per pixel; test contents and other kinds are not read."""
+    import csv
+
+    from suites.video.report import ladder_bpp_slopes
+
+    rows = []
+    for c, split in ((0, "train"), (1, "test")):
+        for lv, (w, h) in enumerate(((320, 240), (160, 120), (96, 72)), 1):
+            rel = f"c{c}/ladder_{lv}.mp4"
+            (tmp_path / f"c{c}").mkdir(exist_ok=True)
+            mediagen.make_clip(tmp_path / rel, n_frames=6, size=(w, h), options={"crf": "23"})
+            rows.append([rel, "", f"content{c}", "ladder", lv, json.dumps({"vmaf": 50.0}), split])
+    with open(tmp_path / "manifest.csv", "w", newline="") as f:
+        csv.writer(f).writerows([["path", "ref", "content", "kind", "level", "labels", "split"], *rows])
+    (tmp_path / "manifest.json").write_text(json.dumps({"suite": "pgc", "label": "vmaf", "media": "video"}))
+    slopes = ladder_bpp_slopes(tmp_path)
+    assert slopes.shape == (1,) and -1 < slopes[0] < 0

@@ -34,8 +34,8 @@ N_BITSTREAM = 1 + len(BITSTREAM_CODECS) + 4
 _REF_PIXELS = 640 * 360
 # At one quantiser, bits per pixel fall with the frame size: about as pixels^-0.35, the median slope of log2 bits per
 # pixel over log2 pixels along the resolution ladders (one CRF) of the pgc set's training contents (quartiles 0.30
-# and 0.48). Bits per pixel are scaled by pixels^0.35 to their 640x360 equivalent, so larger frames (the sets' clips
-# are 360 lines high) fall inside the range the models were trained on.
+# and 0.48; ``python -m suites.video.report`` measures it). Bits per pixel are scaled by pixels^0.35 to their 640x360
+# equivalent, so larger frames (the sets' clips are 360 lines high) fall inside the range the models were trained on.
 BPP_SIZE_EXPONENT = 0.35
 
 

@@ -7,7 +7,9 @@ weights are the ones listed there. A goal whose table or model row is missing is
 
 Beside the VMAF goals it gives an *encoding oracle*, read from the set itself when ``$DQA_DATA/sets/SET`` is
 there: each test clip predicted by the mean VMAF of the training clips made with the same codec and rung. It
-is what knowing exactly how a clip was encoded, and nothing about its content, is worth.
+is what knowing exactly how a clip was encoded, and nothing about its content, is worth. From the pgc set it also
+measures how bits per pixel fall with the frame size along the training contents' resolution ladders, the basis
+of :data:`common.metrics.cues.BPP_SIZE_EXPONENT`.
 """
 from __future__ import annotations
 
@@ -23,6 +25,8 @@ import numpy as np
 from common.data.manifest import read_manifest
 from common.data.sources import data_dir
 from common.eval.stats import srcc
+from common.media import bitstream_stats
+from common.metrics.cues import BPP_SIZE_EXPONENT
 from common.weights import load_manifest, record_measured
 
 log = logging.getLogger(__name__)
@@ -70,6 +74,17 @@ def encoding_oracle(set_dir: Path, label: str = "vmaf") -> float | None:
     return srcc(np.array([np.mean(means[(i.kind, i.level)]) for i in test]), np.array([i.labels[label] for i in test]))
 
 
+def ladder_bpp_slopes(set_dir: Path) -> np.ndarray:
+    """Per training content, the slope of log2 bits per pixel over log2 coded pixels along its resolution ladder
+    (``ladder`` rungs: one CRF, falling sizes); demuxing only."""
+    rungs: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for i in read_manifest(set_dir).items:
+        stats = bitstream_stats(i.path) if i.split == "train" and i.kind == "ladder" else None
+        if stats is not None:
+            rungs[i.content].append((np.log2(stats.width * stats.height), np.log2(stats.bits_per_pixel())))
+    return np.array([np.polyfit(*np.array(r).T, 1)[0] for r in rungs.values() if len(r) >= 3])
+
+
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
@@ -111,6 +126,13 @@ def report(folder: Path = Path("docs/eval"), record: bool = True) -> str:
               "the fused full-reference teacher; `pgc` and `game` are labelled by VMAF. The encoding oracle predicts "
               "each test clip by the mean VMAF of the training clips made with the same codec and rung: what knowing "
               "exactly how a clip was encoded, and nothing about its content, is worth.", ""]
+    if (sets["pgc"] / "manifest.csv").is_file():
+        slopes = -ladder_bpp_slopes(sets["pgc"])
+        lo, mid, hi = np.percentile(slopes, [25, 50, 75])
+        lines += [f"Bits per pixel along the resolution ladders (one CRF) of the {len(slopes)} pgc training contents "
+                  f"fall as pixels^-{mid:.2f} (median; quartiles {lo:.2f} and {hi:.2f}): the bitstream cues scale bits "
+                  f"per pixel by pixels^{BPP_SIZE_EXPONENT} to their 640x360 equivalent "
+                  "(`common.metrics.cues.BPP_SIZE_EXPONENT`).", ""]
     text = "\n".join(lines)
     (folder / "video.md").write_text(text)
     if record:
