@@ -318,7 +318,8 @@ def _autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContext
 
 
 def _on_device(model: Model, batch: torch.Tensor) -> torch.Tensor:
-    """A batch of frames on the model's device, channels-last where the model wants it (4-D images)."""
+    """A batch (or one element of a tuple batch) on the model's device, channels-last where the model wants it
+    (4-D images)."""
     batch = batch.to(model.device, non_blocking=True)
     if model.channels_last and batch.ndim == 4:
         batch = batch.contiguous(memory_format=torch.channels_last)
@@ -328,10 +329,7 @@ def _on_device(model: Model, batch: torch.Tensor) -> torch.Tensor:
 def model_forward(model: Model, batch: Prepared) -> torch.Tensor:
     """A stacked batch of prepared items through the model on its device (channels-last, autocast on CUDA);
     float outputs on the CPU."""
-    if isinstance(batch, torch.Tensor):
-        batch = _on_device(model, batch)
-    else:
-        batch = (_on_device(model, batch[0]), *(t.to(model.device, non_blocking=True) for t in batch[1:]))
+    batch = _on_device(model, batch) if isinstance(batch, torch.Tensor) else tuple(_on_device(model, t) for t in batch)
     with torch.inference_mode(), _autocast(model.device, model.autocast):
         return model.forward(batch).float().cpu()
 

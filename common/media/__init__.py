@@ -16,8 +16,8 @@ from common.media.video import (VIDEO_EXTS, BitstreamStats, Frame, VideoInfo, bi
 __all__ = ["IMAGE_EXTS", "VIDEO_EXTS", "RAW_EXTS", "media_kind", "find_media", "RawSpec", "parse_size", "Frame",
            "VideoInfo", "load_image", "to_uint8", "probe_video", "read_frames", "read_media", "to_tensor", "rgb_to_luma",
            "rgb_array_to_luma", "TemporalSampler", "AllFrames", "EveryNth", "UniformK", "UniformKeyframes",
-           "keyframe_indices", "BitstreamStats", "bitstream_stats", "PerSecond", "parse_sampler", "sample_indices", "resize",
-           "center_crop", "grid_crops", "fragments"]
+           "keyframe_indices", "BitstreamStats", "bitstream_stats", "PerSecond", "parse_sampler", "sample_indices",
+           "resize", "center_crop", "grid_crops", "fragments"]
 
 
 def media_kind(path: str | Path) -> str:

@@ -150,7 +150,7 @@ class VideoNet(QualityNet):
         if bitstream and full_reference:
             raise ValueError("bitstream cues are for no-reference networks")
         if not (exposure or cues):
-            raise ValueError("exposure=False leaves cues out of the distortion cues: it needs cues=True")
+            raise ValueError("exposure=False chooses among the distortion cues: it needs cues=True")
         units = (2 * content + full_reference) * views  # pooled mean/std (2 half-units), LPIPS distances (1)
         with warnings.catch_warnings():
             if not units:  # no pooled features (cues only): the base head, replaced below, is empty

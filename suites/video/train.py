@@ -5,14 +5,15 @@ on the train split of the suite's set (``dqa data build --suite S``) against the
 full-reference label for ``ugc``, VMAF for ``pgc``, ``pgc-fr`` and ``game``. The heads can train together with
 the backbone's last stages, end to end on fragments as in FAST-VQA (Wu et al., ECCV 2022), the first stages and
 every BatchNorm statistic staying as pretrained (``--train-stages``). But fine-tuned on a few dozen contents, deep
-features learn the contents as much as their distortions, so the no-reference recipes keep the backbone frozen
-and add classic distortion cues (:mod:`common.metrics.cues`), which carry across contents; ``ugc`` also trains
-on batches of one content each, its pristine clip first, with a rank term inside each. ``pgc`` and ``game`` also
-read each file's bitstream cues (codec, bits per pixel, coded size: :func:`common.metrics.cues.bitstream_cues`),
-replaced by the "unknown" input for a random fifth of the training samples so that images and other codecs
-score from the pixels alone. ``pgc-fr`` fuses only
-how the two sides differ (feature distances and classic metrics) with a linear head on the frozen backbone, as
-VMAF fuses its elementary metrics (see docs/video.md).
+features learn the contents as much as their distortions, so no shipped recipe trains the backbone:
+- ``ugc`` reads the frozen backbone's features and classic distortion cues (:mod:`common.metrics.cues`), which
+  carry across contents, and trains on batches of one content each, its pristine clip first, with a rank term
+  inside each;
+- ``pgc`` and ``game`` read the fragment cues and each file's bitstream cues (codec, bits per pixel, coded size:
+  :func:`common.metrics.cues.bitstream_cues`), not the backbone; the bitstream cues are replaced by the "unknown"
+  input for a random fifth of the training samples, so that images and other codecs score from the pixels alone;
+- ``pgc-fr`` fuses only how the two sides differ (feature distances and classic metrics) with a linear head on
+  the frozen backbone, as VMAF fuses its elementary metrics (see docs/video.md).
 
 Decoding is the slow part on a CPU, so every training clip is decoded once into uint8 views cached in the run
 folder: ``FRAMES`` uniform frames per clip, ``PASSES`` times (the scoring views, then fragments at random cell
@@ -62,8 +63,8 @@ class VideoRecipe:
     hidden width (0: linear), the backbone stages trained with it, whether the head reads the distorted views'
     pooled deep features (``content``; a no-reference head without them reads its cues alone), and (NR) the classic
     distortion cues (``cues``; ``exposure=False``: the fragment cues only) and the file's bitstream cues
-    (``bitstream``); the learning
-    rate (1e-3 suits heads on the frozen backbone; about 3e-4 where backbone stages train). ``per_content`` > 0
+    (``bitstream``); the learning rate (1e-3 suits heads on the frozen backbone; about 3e-4 where backbone stages
+    train). ``per_content`` > 0
     fills each batch with groups of that many clips of one content, its pristine clip first, and ``within`` weighs
     a rank term inside each group, so that the head learns how a content's versions order, the pristine one
     included."""
