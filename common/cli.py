@@ -158,7 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", help="backbone: checkpoint file (default $DQA_DATA/runs/RECIPE[-small]/checkpoint.pt)")
     p.add_argument("--width", type=float, help="backbone width multiplier (default 0.375; 0.125 with --small)")
     p.add_argument("--crop", type=int, help="backbone training crop in pixels (default 128; 64 with --small)")
-    p.add_argument("--epochs", type=int, help="passes over the training data (default 12 for backbone, 15 for video)")
+    p.add_argument("--epochs", type=int, help="passes over the training data (default 12 for backbone; video: the recipe's, "
+                   "40 for pgc and game, 15 for the others)")
     p.add_argument("--batch", type=int, help="severity lists (backbone, default 8) or clips (video, 32) per batch")
     p.add_argument("--lr", type=float, help="peak learning rate of AdamW (default: 3e-4 for backbone, the recipe's for video)")
     p.add_argument("--train-stages", type=int, choices=range(5), metavar="0-4",
@@ -407,7 +408,7 @@ def _train_video(args: argparse.Namespace) -> int:
     name = recipe.set + ("-small" if args.small else "")
     set_dir = Path(args.set_dir) if args.set_dir else data_dir() / "sets" / name
     out = Path(args.out) if args.out else weights_dir() / f"video-{args.recipe}.pt"
-    config = TrainConfig(epochs=args.epochs or SETTINGS["epochs"], batch_size=args.batch or SETTINGS["batch"],
+    config = TrainConfig(epochs=args.epochs or recipe.epochs, batch_size=args.batch or SETTINGS["batch"],
                          lr=args.lr or recipe.lr, warmup_steps=50, patience=10, seed=args.seed,
                          device=args.device, workers=0, max_steps=args.max_steps, max_minutes=args.minutes,
                          progress=not args.quiet)

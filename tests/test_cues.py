@@ -10,7 +10,8 @@ import pytest
 import torch
 from scipy import ndimage
 
-from common.media import BitstreamStats, bitstream_stats
+from common.errors import MediaError
+from common.media import BitstreamStats, bitstream_stats, keyframe_quantiser
 from common.metrics.cues import BPP_SIZE_EXPONENT, N_BITSTREAM, N_CUES, bitstream_cues, distortion_cues
 from tests import mediagen
 
@@ -86,3 +87,29 @@ def test_bitstream_cues_read_what_the_encoder_spent(tmp_path: Path) -> None:
     intra = BitstreamStats("av1", 640, 360, 4, 4, 8e4, None)  # every frame a keyframe
     assert intra.bits_per_pixel("inter") == intra.bits_per_pixel("all") == 8e4 / (640 * 360)
     assert bitstream_cues(intra)[:5].tolist() == [1, 0, 0, 0, 1]
+
+
+def test_the_keyframe_quantiser_is_read_from_the_decoder_for_h264_and_vp9(tmp_path: Path) -> None:
+    """The first keyframe's H.264 QP and VP9 quantiser index rise with the CRF; HEVC, MPEG-4, raw video and .y4m
+    report none, and the cues keep the quantiser columns at zero then."""
+    h264 = {crf: keyframe_quantiser(mediagen.make_clip(tmp_path / f"h{crf}.mp4", n_frames=4, size=(128, 96),
+                                                         options={"crf": str(crf)})) for crf in (18, 40)}
+    assert {q.codec for q in h264.values()} == {"h264"}
+    assert 14 < h264[18].qp < h264[40].qp <= 51
+    vp9 = {crf: keyframe_quantiser(mediagen.make_clip(tmp_path / f"v{crf}.webm", n_frames=4, size=(64, 48),
+                                                        codec="libvpx-vp9", options={"crf": str(crf), "b:v": "0"}))
+           for crf in (10, 55)}
+    assert {q.codec for q in vp9.values()} == {"vp9"} and vp9[10].qp < vp9[55].qp <= 255
+    stats = bitstream_stats(tmp_path / "h40.mp4")
+    cues = bitstream_cues(stats, h264[40])
+    assert cues[9] == pytest.approx(h264[40].qp / 51) and cues[10] == 0 and cues[11] == 1
+    assert torch.equal(bitstream_cues(stats)[:9], cues[:9]) and not bitstream_cues(stats)[9:].any()
+    assert not bitstream_cues(stats, vp9[10])[9:].any()  # a quantiser of another codec is not read
+    hevc = mediagen.make_clip(tmp_path / "e.mp4", n_frames=4, size=(64, 48), codec="libx265")
+    mpeg4 = mediagen.make_clip(tmp_path / "m.avi", n_frames=4, size=(64, 48), codec="mpeg4")
+    assert keyframe_quantiser(hevc) is None and keyframe_quantiser(mpeg4) is None
+    assert keyframe_quantiser(mediagen.make_y4m(tmp_path / "r.y4m", 2, 16, 16)) is None
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"not a video")
+    with pytest.raises(MediaError):
+        keyframe_quantiser(bad)

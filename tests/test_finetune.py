@@ -83,7 +83,9 @@ def test_frozen_backbone_keeps_its_weights(tmp_path: Path, tiny: Path) -> None:
     a, b = torch.load(tiny, weights_only=True), torch.load(out, weights_only=True)
     assert all(torch.equal(a["backbone"][k], b["backbone"][k]) for k in a["backbone"])
     assert not all(torch.equal(a["quality"][k], b["quality"][k]) for k in a["quality"])
-    assert b["config"]["finetuned_from"]["model"] == "iqa" and b["config"]["train_rows"] + b["config"]["val_rows"] == 12
+    assert b["config"]["finetuned_from"]["model"] == "iqa"
+    n_train, n_val = b["config"]["train_rows"], b["config"]["val_rows"]  # the split hashes the temp path's rows
+    assert n_train + n_val == 12 or (n_train + n_val == 11 and n_train % 8 == 0)  # or a last batch of one left out
 
 
 def test_a_bitstream_video_model_finetunes_on_clips(tmp_path: Path) -> None:

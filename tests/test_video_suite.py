@@ -185,6 +185,7 @@ def test_a_bitstream_head_reads_each_files_bitstream_cues(tmp_path: Path) -> Non
         known.append(torch.unique(torch.cat(seen), dim=0))
     assert [len(k) for k in known] == [1, 1, 1] and all(k.shape[1] == N_BITSTREAM for k in known)
     assert known[0][0, 5] > known[1][0, 5] and known[0][0, 0] == 1  # more bits per pixel at CRF 18 than at 45
+    assert known[0][0, -1] == known[1][0, -1] == 1 and known[0][0, 9] < known[1][0, 9]  # and a finer H.264 QP
     assert torch.equal(known[2][0], bitstream_cues(None))
     assert quality_map(model, mediagen.image_content(400, 360)).tiles > 1  # maps of tuple-preparing models
     with pytest.raises(ValueError, match="no-reference"):
@@ -199,7 +200,7 @@ def test_a_bitstream_head_reads_each_files_bitstream_cues(tmp_path: Path) -> Non
     state = cues_only.export()
     assert "backbone" not in state  # the head does not read it, so its file leaves it out
     again = VideoNet.from_export(state).eval()
-    assert torch.allclose(again((views, side[:1])), cues_only((views, side[:1])), atol=0.05)  # fp16 file
+    assert torch.allclose(again((views, side[:1])), cues_only((views, side[:1])), rtol=2e-3, atol=0.05)  # fp16 file
     with pytest.raises(WeightsError, match="no backbone"):
         VideoNet.from_export({k: v for k, v in net.export().items() if k != "backbone"})
 

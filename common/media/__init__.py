@@ -10,14 +10,14 @@ from common.media.raw import RAW_EXTS, RawSpec, parse_size
 from common.media.samplers import (AllFrames, EveryNth, PerSecond, TemporalSampler, UniformK, UniformKeyframes,
                                    center_crop, fragments, grid_crops, parse_sampler, resize, rgb_array_to_luma,
                                    rgb_to_luma, sample_indices, to_tensor)
-from common.media.video import (VIDEO_EXTS, BitstreamStats, Frame, VideoInfo, bitstream_stats, keyframe_indices,
-                                probe_video, read_frames)
+from common.media.video import (VIDEO_EXTS, BitstreamStats, Frame, Quantiser, VideoInfo, bitstream_stats,
+                                keyframe_indices, keyframe_quantiser, probe_video, read_frames)
 
 __all__ = ["IMAGE_EXTS", "VIDEO_EXTS", "RAW_EXTS", "media_kind", "find_media", "RawSpec", "parse_size", "Frame",
            "VideoInfo", "load_image", "to_uint8", "probe_video", "read_frames", "read_media", "to_tensor", "rgb_to_luma",
            "rgb_array_to_luma", "TemporalSampler", "AllFrames", "EveryNth", "UniformK", "UniformKeyframes",
-           "keyframe_indices", "BitstreamStats", "bitstream_stats", "PerSecond", "parse_sampler", "sample_indices",
-           "resize", "center_crop", "grid_crops", "fragments"]
+           "keyframe_indices", "BitstreamStats", "bitstream_stats", "Quantiser", "keyframe_quantiser", "PerSecond",
+           "parse_sampler", "sample_indices", "resize", "center_crop", "grid_crops", "fragments"]
 
 
 def media_kind(path: str | Path) -> str:

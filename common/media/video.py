@@ -319,6 +319,66 @@ def bitstream_stats(path: str | Path) -> BitstreamStats | None:
         raise MediaError(path, f"cannot demux video: {type(e).__name__}: {e}") from e
 
 
+# FFmpeg's AVVideoEncParams (libavutil/video_enc_params.h, unchanged since FFmpeg 4.4): the header of the
+# "venc_params" side data a decoder exports per frame, then ``nb_blocks`` AVVideoBlockParams of ``block_size`` bytes
+# (src_x, src_y, w, h, delta_qp as ints) from ``blocks_offset``.
+_ENC_PARAMS = np.dtype({"names": ["nb_blocks", "blocks_offset", "block_size", "type", "qp"],
+                        "formats": ["=u4", "=u8", "=u8", "=i4", "=i4"], "offsets": [0, 8, 16, 24, 28], "itemsize": 64})
+_QUANTISER_CODECS = {0: "vp9", 1: "h264"}  # AVVideoEncParamsType values whose quantisers the models read
+
+
+@dataclass(frozen=True)
+class Quantiser:
+    """The quantiser of a video's first keyframe as its decoder reports it: for H.264 the QP (0-51; the frame's QP
+    plus its macroblocks' deltas, averaged by area), for VP9 the base quantiser index (0-255). At a given frame size
+    it says how coarsely the encoder quantised, whatever the content; bits per pixel say that only together with
+    the content's detail."""
+
+    codec: str  # "h264" or "vp9"
+    qp: float
+
+
+def _frame_quantiser(data: bytes) -> Quantiser | None:
+    """The :class:`Quantiser` in one frame's "venc_params" side data (None for other codecs or a malformed buffer)."""
+    if len(data) < _ENC_PARAMS.itemsize:
+        return None
+    head = np.frombuffer(data, _ENC_PARAMS, 1)[0]
+    codec = _QUANTISER_CODECS.get(int(head["type"]))
+    n, size, offset = int(head["nb_blocks"]), int(head["block_size"]), int(head["blocks_offset"])
+    if codec is None or (n and (size < 20 or offset + n * size > len(data))):
+        return None
+    qp = float(head["qp"])
+    if n:
+        block = np.dtype({"names": ["w", "h", "delta"], "formats": ["=i4"] * 3, "offsets": [8, 12, 16],
+                          "itemsize": size})
+        blocks = np.frombuffer(data, block, n, offset)
+        area = blocks["w"].astype(np.float64) * blocks["h"]
+        if area.sum() > 0:
+            qp += float((blocks["delta"] * area).sum() / area.sum())
+    return Quantiser(codec, qp)
+
+
+def keyframe_quantiser(path: str | Path) -> Quantiser | None:
+    """The :class:`Quantiser` of a video file's first frame (a keyframe), decoding only that frame with FFmpeg's
+    encoder-parameter export. None where the decoder exports none (HEVC, AV1 through dav1d, other codecs), for raw
+    video and .y4m; a MediaError when the file cannot be decoded."""
+    path = Path(path)
+    if path.suffix.lower() in RAW_EXTS | {".y4m"}:
+        return None
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "SLICE"
+            stream.codec_context.options = {"export_side_data": "venc_params"}
+            frame = next(container.decode(stream), None)
+    except (av.error.FFmpegError, IndexError, OSError) as e:
+        raise MediaError(path, f"cannot decode video: {type(e).__name__}: {e}") from e
+    if frame is None:
+        return None
+    data = [bytes(sd) for sd in frame.side_data if sd.type.name == "VIDEO_ENC_PARAMS"]
+    return _frame_quantiser(data[0]) if data else None
+
+
 def keyframe_indices(path: str | Path) -> list[int] | None:
     """Frame indices of the keyframes of a video file, by demuxing only (a few ms per 10 MB); None where they
     cannot be trusted (raw video, containers with decode-order or missing timestamps)."""

@@ -12,8 +12,9 @@ The view size is set by the speed goal (DESIGN section 7): at 160 pixels the net
 the sampled 1080p frames on 2 CPU cores.
 
 A model with ``bitstream`` also reads what the encoder spent on the file (codec, bits per pixel of keyframes and
-other frames, coded size; :func:`common.metrics.cues.bitstream_cues`), as hybrid models do: it lets a
-compression model tell a detailed content coded well from a plain one coded coarsely. Images, raw video and
+other frames, coded size, and for H.264 and VP9 the first keyframe's quantiser;
+:func:`common.metrics.cues.bitstream_cues`), as hybrid models do: it lets a compression model tell a detailed
+content coded well from a plain one coded coarsely. Images, raw video and
 other codecs get the "unknown" input, which training also shows it (a fifth of the time).
 
 Frames shorter than 360 lines are first scaled up to 360, as a player would show them: a low rung of a
@@ -34,9 +35,10 @@ from PIL import Image
 from torch import Tensor, nn
 
 from common.errors import WeightsError
-from common.media import UniformKeyframes, bitstream_stats, fragments, media_kind, to_uint8
+from common.media import UniformKeyframes, bitstream_stats, fragments, keyframe_quantiser, media_kind, to_uint8
 from common.metrics import fr
-from common.metrics.cues import N_BITSTREAM, N_CUES, N_FRAGMENT_CUES, bitstream_cues, distortion_cues
+from common.metrics.cues import (N_BITSTREAM, N_CUES, N_FRAGMENT_CUES, QUANTISER_RANGES, bitstream_cues,
+                                 distortion_cues)
 from common.model import Prepared
 from common.quality import QualityModel, QualityNet, mlp
 from common.registry import ModelSpec, register
@@ -118,9 +120,12 @@ def view_metrics(dist: Tensor, ref: Tensor, prev: Tensor) -> Tensor:
 
 def file_bitstream_cues(media: str | Path | np.ndarray) -> Tensor:
     """The bitstream cues of a media file (:func:`common.metrics.cues.bitstream_cues`): unknown for arrays, images
-    and raw video."""
-    video = not isinstance(media, np.ndarray) and media_kind(media) == "video"
-    return bitstream_cues(bitstream_stats(media) if video else None)
+    and raw video. For H.264 and VP9 they include the first keyframe's quantiser, which costs decoding that frame."""
+    if isinstance(media, np.ndarray) or media_kind(media) != "video":
+        return bitstream_cues(None)
+    stats = bitstream_stats(media)
+    reads_quantiser = stats is not None and stats.codec in QUANTISER_RANGES
+    return bitstream_cues(stats, keyframe_quantiser(media) if reads_quantiser else None)
 
 
 class VideoNet(QualityNet):

@@ -9,8 +9,8 @@ features learn the contents as much as their distortions, so no shipped recipe t
 - ``ugc`` reads the frozen backbone's features and classic distortion cues (:mod:`common.metrics.cues`), which
   carry across contents, and trains on batches of one content each, its pristine clip first, with a rank term
   inside each;
-- ``pgc`` and ``game`` read the fragment cues and each file's bitstream cues (codec, bits per pixel, coded size:
-  :func:`common.metrics.cues.bitstream_cues`), not the backbone; the bitstream cues are replaced by the "unknown"
+- ``pgc`` and ``game`` read the fragment cues and each file's bitstream cues (codec, bits per pixel, coded size,
+  H.264 and VP9 keyframe quantiser: :func:`common.metrics.cues.bitstream_cues`), not the backbone; the bitstream cues are replaced by the "unknown"
   input for a random fifth of the training samples, so that images and other codecs score from the pixels alone;
 - ``pgc-fr`` fuses only how the two sides differ (feature distances and classic metrics) with a linear head on
   the frozen backbone, as VMAF fuses its elementary metrics (see docs/video.md).
@@ -64,10 +64,9 @@ class VideoRecipe:
     pooled deep features (``content``; a no-reference head without them reads its cues alone), and (NR) the classic
     distortion cues (``cues``; ``exposure=False``: the fragment cues only) and the file's bitstream cues
     (``bitstream``); the learning rate (1e-3 suits heads on the frozen backbone; about 3e-4 where backbone stages
-    train). ``per_content`` > 0
-    fills each batch with groups of that many clips of one content, its pristine clip first, and ``within`` weighs
-    a rank term inside each group, so that the head learns how a content's versions order, the pristine one
-    included."""
+    train) and the epochs. ``per_content`` > 0 fills each batch with groups of that many clips of one content, its
+    pristine clip first, and ``within`` weighs a rank term inside each group, so that the head learns how a
+    content's versions order, the pristine one included."""
 
     name: str
     set: str
@@ -82,14 +81,15 @@ class VideoRecipe:
     within: float = 0.0
     bitstream: bool = False
     exposure: bool = True
+    epochs: int = 15
 
 
 RECIPES = {r.name: r for r in (
     VideoRecipe("ugc", "ugc", "fused", cues=True, per_content=8, within=2.0),
-    VideoRecipe("pgc", "pgc", "vmaf", content=False, cues=True, bitstream=True, exposure=False),
+    VideoRecipe("pgc", "pgc", "vmaf", content=False, cues=True, bitstream=True, exposure=False, epochs=40),
     VideoRecipe("pgc-fr", "pgc", "vmaf", full_reference=True, hidden=0, content=False),
-    VideoRecipe("game", "game", "vmaf", content=False, cues=True, bitstream=True, exposure=False))}
-SETTINGS = {"epochs": 15, "batch": 32}  # the shipped runs; the CLI's defaults (the learning rate is the recipe's)
+    VideoRecipe("game", "game", "vmaf", content=False, cues=True, bitstream=True, exposure=False, epochs=40))}
+SETTINGS = {"batch": 32}  # the shipped runs; the CLI's defaults (the learning rate and epochs are the recipe's)
 
 
 def _frames(path: Path, before: bool = False) -> list[np.ndarray]:
@@ -276,7 +276,7 @@ def architecture(recipe: VideoRecipe, hidden: int, train_stages: int) -> str:
 
 
 def clip_bitstream_cues(items: list[Item]) -> Tensor:
-    """(len(items), N_BITSTREAM) bitstream cues of the items' files (demuxing only), as scoring reads them."""
+    """(len(items), N_BITSTREAM) bitstream cues of the items' files, as scoring reads them."""
     return torch.stack([file_bitstream_cues(i.path) for i in items])
 
 
@@ -337,7 +337,7 @@ def train(name: str, out: str | Path, set_dir: str | Path, config: TrainConfig, 
                         side=None if side is None else side[n:]) if val_items else None
     settings = {k: v for k, v in asdict(config).items() if k not in ("progress", "max_minutes", "device", "workers")}
     grouping = (recipe.cues, recipe.per_content, recipe.within)  # in the key only where set: older keys stay
-    bitstream = ("bitstream", BITSTREAM_DROP, BPP_SIZE_EXPONENT)
+    bitstream = ("bitstream", BITSTREAM_DROP, BPP_SIZE_EXPONENT, "quantiser")
     extra = grouping * any(grouping) + (bitstream,) * recipe.bitstream + (("fragment cues",),) * (not recipe.exposure)
     run_spec = repr((hidden, train_stages, recipe.content, backbone_sha, settings) + extra)
     run_key = hashlib.sha256(run_spec.encode()).hexdigest()[:12]
