@@ -392,3 +392,31 @@ def test_ladder_slopes_measure_how_bits_per_pixel_fall_with_the_frame_size(tmp_p
     (tmp_path / "manifest.json").write_text(json.dumps({"suite": "pgc", "label": "vmaf", "media": "video"}))
     slopes = ladder_bpp_slopes(tmp_path)
     assert slopes.shape == (1,) and -1 < slopes[0] < 0
+
+
+def test_the_size_check_encodes_held_out_images_at_a_new_size_and_scores_them(tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """``python -m suites.video.sizecheck`` pans the set's held-out images at the asked height, labels each encode by
+    VMAF and scores it: a coarse rung gets a lower VMAF than a fine one, and the page gives SRCC and the errors."""
+    from suites.video import sizecheck
+
+    monkeypatch.setenv("DQA_DATA", str(tmp_path))
+    photo = tmp_path / "debian" / "pkg" / "tall.png"
+    photo.parent.mkdir(parents=True)
+    Image.fromarray(mediagen.image_content(240, 180)).save(photo)
+    Image.fromarray(mediagen.image_content(80, 60)).save(tmp_path / "debian" / "pkg" / "short.png")
+    set_dir = tmp_path / "sets" / "pgc"
+    set_dir.mkdir(parents=True)
+    (set_dir / "manifest.csv").write_text("path,ref,content,kind,level,labels,split\na.mp4,,x,pristine,0,{},test\n")
+    (set_dir / "manifest.json").write_text(json.dumps({"held_out": ["debian/pkg/short.png", "debian/pkg/tall.png"]}))
+    assert sizecheck.held_out_images(set_dir, 96, 5) == [photo]  # the short one cannot show 96 lines
+    with pytest.raises(ValueError, match="lines high"):
+        sizecheck.held_out_images(set_dir, 400, 5)
+    rows = sizecheck.check("pgc", set_dir, 96, 1, tmp_path / "work", rungs=(("h264", 1), ("h264", 5)))
+    assert [(r.codec, r.level) for r in rows] == [("h264", 1), ("h264", 5)]
+    assert rows[0].vmaf > rows[1].vmaf and all(0 <= r.score <= 100 for r in rows)
+    assert probe_video(tmp_path / "work" / "0_h2641.mp4").height == 96
+    page = sizecheck.report(rows, "pgc", 96, "cmd")
+    err = [r.score - r.vmaf for r in rows]
+    assert f"mean error {np.mean(err):+.1f} VMAF points" in page and f"absolute error {np.mean(np.abs(err)):.1f}" in page
+    assert "debian/pkg/tall.png | h264 | 5" in page
