@@ -11,7 +11,7 @@ import torch
 from scipy import ndimage
 
 from common.errors import MediaError
-from common.media import BitstreamStats, bitstream_stats, keyframe_quantiser
+from common.media import BitstreamStats, Quantiser, bitstream_stats, keyframe_quantiser
 from common.metrics.cues import BPP_SIZE_EXPONENT, N_BITSTREAM, N_CUES, bitstream_cues, distortion_cues
 from tests import mediagen
 
@@ -89,9 +89,10 @@ def test_bitstream_cues_read_what_the_encoder_spent(tmp_path: Path) -> None:
     assert bitstream_cues(intra)[:5].tolist() == [1, 0, 0, 0, 1]
 
 
-def test_the_keyframe_quantiser_is_read_from_the_decoder_for_h264_and_vp9(tmp_path: Path) -> None:
-    """The first keyframe's H.264 QP and VP9 quantiser index rise with the CRF; HEVC, MPEG-4, raw video and .y4m
-    report none, and the cues keep the quantiser columns at zero then."""
+def test_the_keyframe_quantiser_is_read_for_h264_hevc_and_vp9(tmp_path: Path) -> None:
+    """The first keyframe's H.264 QP and VP9 quantiser index (from the decoder) rise with the CRF; HEVC's slice QP
+    (parsed from the bitstream) equals the encoder's fixed QP in MP4, Matroska and MPEG-TS; MPEG-4, raw video and
+    .y4m report none, and the cues keep the quantiser columns at zero then."""
     h264 = {crf: keyframe_quantiser(mediagen.make_clip(tmp_path / f"h{crf}.mp4", n_frames=4, size=(128, 96),
                                                          options={"crf": str(crf)})) for crf in (18, 40)}
     assert {q.codec for q in h264.values()} == {"h264"}
@@ -100,16 +101,30 @@ def test_the_keyframe_quantiser_is_read_from_the_decoder_for_h264_and_vp9(tmp_pa
                                                         codec="libvpx-vp9", options={"crf": str(crf), "b:v": "0"}))
            for crf in (10, 55)}
     assert {q.codec for q in vp9.values()} == {"vp9"} and vp9[10].qp < vp9[55].qp <= 255
+    for qp, ext in ((30, "mp4"), (22, "mkv"), (40, "ts")):  # ipratio=1: the keyframe gets the fixed QP itself
+        hevc = mediagen.make_clip(tmp_path / f"e{qp}.{ext}", n_frames=4, size=(128, 96), codec="libx265",
+                                  options={"x265-params": f"qp={qp}:ipratio=1:log-level=error"})
+        assert keyframe_quantiser(hevc) == Quantiser("hevc", float(qp))
     stats = bitstream_stats(tmp_path / "h40.mp4")
     cues = bitstream_cues(stats, h264[40])
-    assert cues[9] == pytest.approx(h264[40].qp / 51) and cues[10] == 0 and cues[11] == 1
+    assert cues[9] == pytest.approx(h264[40].qp / 51) and cues[10] == cues[11] == 0 and cues[12] == 1
     assert torch.equal(bitstream_cues(stats)[:9], cues[:9]) and not bitstream_cues(stats)[9:].any()
     assert not bitstream_cues(stats, vp9[10])[9:].any()  # a quantiser of another codec is not read
-    hevc = mediagen.make_clip(tmp_path / "e.mp4", n_frames=4, size=(64, 48), codec="libx265")
+    hevc_cues = bitstream_cues(bitstream_stats(tmp_path / "e30.mp4"), Quantiser("hevc", 30.0))
+    assert hevc_cues[2] == 1 and hevc_cues[10] == pytest.approx(30 / 51) and hevc_cues[12] == 1
     mpeg4 = mediagen.make_clip(tmp_path / "m.avi", n_frames=4, size=(64, 48), codec="mpeg4")
-    assert keyframe_quantiser(hevc) is None and keyframe_quantiser(mpeg4) is None
+    assert keyframe_quantiser(mpeg4) is None
     assert keyframe_quantiser(mediagen.make_y4m(tmp_path / "r.y4m", 2, 16, 16)) is None
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"not a video")
     with pytest.raises(MediaError):
         keyframe_quantiser(bad)
+
+
+def test_the_hevc_parser_reads_only_idr_slices_and_survives_garbage() -> None:
+    from common.media.hevc import idr_slice_qp
+
+    assert idr_slice_qp(b"", b"") is None
+    assert idr_slice_qp(b"", b"\x00\x00\x01" + bytes([1 << 1, 1]) + b"\xff" * 8) is None  # a non-IDR slice first
+    assert idr_slice_qp(b"", b"\x00\x00\x01" + bytes([19 << 1, 1]) + b"\x80") is None  # an IDR slice, no PPS
+    assert idr_slice_qp(b"\x01" + b"\x00" * 30, b"\x00\x00\x00\x05garbage") is None

@@ -13,6 +13,7 @@ import av
 import numpy as np
 
 from common.errors import MediaError
+from common.media.hevc import idr_slice_qp
 from common.media.image import check_pixels
 from common.media.raw import RAW_EXTS, RawSpec, coded_luma, raw_frame_count, read_raw
 from common.media.samplers import rgb_array_to_luma
@@ -329,12 +330,13 @@ _QUANTISER_CODECS = {0: "vp9", 1: "h264"}  # AVVideoEncParamsType values whose q
 
 @dataclass(frozen=True)
 class Quantiser:
-    """The quantiser of a video's first keyframe as its decoder reports it: for H.264 the QP (0-51; the frame's QP
-    plus its macroblocks' deltas, averaged by area), for VP9 the base quantiser index (0-255). At a given frame size
-    it says how coarsely the encoder quantised, whatever the content; bits per pixel say that only together with
-    the content's detail."""
+    """The quantiser of a video's first keyframe: for H.264 the QP as the decoder reports it (0-51; the frame's QP
+    plus its macroblocks' deltas, averaged by area), for HEVC the first slice's QP (0-51, read from the bitstream:
+    :mod:`common.media.hevc`), for VP9 the base quantiser index (0-255). At a given frame size it says how
+    coarsely the encoder quantised, whatever the content; bits per pixel say that only together with the content's
+    detail."""
 
-    codec: str  # "h264" or "vp9"
+    codec: str  # "h264", "hevc" or "vp9"
     qp: float
 
 
@@ -359,20 +361,26 @@ def _frame_quantiser(data: bytes) -> Quantiser | None:
 
 
 def keyframe_quantiser(path: str | Path) -> Quantiser | None:
-    """The :class:`Quantiser` of a video file's first frame (a keyframe), decoding only that frame with FFmpeg's
-    encoder-parameter export. None where the decoder exports none (HEVC, AV1 through dav1d, other codecs), for raw
-    video and .y4m; a MediaError when the file cannot be decoded."""
+    """The :class:`Quantiser` of a video file's first frame (a keyframe): for H.264 and VP9 by decoding that frame
+    with FFmpeg's encoder-parameter export, for HEVC by parsing its first packet (an IDR picture; no decoding).
+    None for other codecs (AV1 through dav1d exports none), other HEVC pictures, raw video and .y4m; a MediaError
+    when the file cannot be read."""
     path = Path(path)
     if path.suffix.lower() in RAW_EXTS | {".y4m"}:
         return None
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
+            if stream.codec_context.name == "hevc":
+                extradata = bytes(stream.codec_context.extradata or b"")
+                packet = next((p for p in container.demux(stream) if p.size), None)
+                qp = None if packet is None else idr_slice_qp(extradata, bytes(packet))
+                return None if qp is None else Quantiser("hevc", float(qp))
             stream.thread_type = "SLICE"
             stream.codec_context.options = {"export_side_data": "venc_params"}
             frame = next(container.decode(stream), None)
     except (av.error.FFmpegError, IndexError, OSError) as e:
-        raise MediaError(path, f"cannot decode video: {type(e).__name__}: {e}") from e
+        raise MediaError(path, f"cannot read video: {type(e).__name__}: {e}") from e
     if frame is None:
         return None
     data = [bytes(sd) for sd in frame.side_data if sd.type.name == "VIDEO_ENC_PARAMS"]

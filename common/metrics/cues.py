@@ -14,7 +14,7 @@ mini-patches (gradients that cross a patch seam are left out). Output: (B, :data
 :func:`bitstream_cues` reads what the encoder spent (:class:`common.media.BitstreamStats`), as hybrid
 bitstream/pixel models do (ITU-T P.1204.3; Rao et al., "AVQBits", 2022): at a given quantiser bits per pixel
 rise with the content's detail and motion, so with the pixel cues they tell a hard content coded well from an
-easy one coded coarsely. Where the decoder reports it (:class:`common.media.Quantiser`: H.264 and VP9), the first
+easy one coded coarsely. Where it can be read (:class:`common.media.Quantiser`: H.264, HEVC and VP9), the first
 keyframe's quantiser says how coarsely the encoder quantised directly, as P.1204.3 reads QP.
 """
 from __future__ import annotations
@@ -31,7 +31,7 @@ N_FRAGMENT_CUES = 3 * len(BLUR_SIGMAS) + 3 + 2  # the first cues, read from the 
 N_CUES = N_FRAGMENT_CUES + 8  # then the whole view's exposure and colour
 _LUMA = (0.299, 0.587, 0.114)
 BITSTREAM_CODECS = ("h264", "hevc", "vp9", "av1")  # FFmpeg's codec names
-QUANTISER_RANGES = {"h264": 51.0, "vp9": 255.0}  # the largest quantiser of each codec whose quantiser is read
+QUANTISER_RANGES = {"h264": 51.0, "hevc": 51.0, "vp9": 255.0}  # the largest quantiser of each codec whose QP is read
 N_BITSTREAM = 1 + len(BITSTREAM_CODECS) + 4 + len(QUANTISER_RANGES) + 1
 _REF_PIXELS = 640 * 360
 # At one quantiser, bits per pixel fall with the frame size: about as pixels^-0.35, the median slope of log2 bits per
@@ -115,9 +115,9 @@ def bitstream_cues(stats: BitstreamStats | None, quantiser: Quantiser | None = N
     """(N_BITSTREAM,) float32: 1 (known), the codec family one-hot (H.264, HEVC, VP9, AV1), log2 bits per pixel over
     all frames, the keyframes and the other frames at their 640x360 equivalent (see BPP_SIZE_EXPONENT), log2 of the
     coded pixels over 640x360, capped at 0 (a frame below that size is a low rung shown scaled up), then the
-    keyframe quantiser over its codec's range in that codec's column (H.264, VP9) and 1 where it is known. All
-    zeros where the stream is unknown: ``None`` (images, raw video) or another codec, whose bit budgets differ; the
-    quantiser part stays zero where the decoder reports none (HEVC, AV1) or it belongs to another codec."""
+    keyframe quantiser over its codec's range in that codec's column (H.264, HEVC, VP9) and 1 where it is known.
+    All zeros where the stream is unknown: ``None`` (images, raw video) or another codec, whose bit budgets differ;
+    the quantiser part stays zero where none was read (AV1) or it belongs to another codec."""
     out = torch.zeros(N_BITSTREAM)
     if stats is None or stats.codec not in BITSTREAM_CODECS:
         return out

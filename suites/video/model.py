@@ -12,10 +12,10 @@ The view size is set by the speed goal (DESIGN section 7): at 160 pixels the net
 the sampled 1080p frames on 2 CPU cores.
 
 A model with ``bitstream`` also reads what the encoder spent on the file (codec, bits per pixel of keyframes and
-other frames, coded size, and for H.264 and VP9 the first keyframe's quantiser;
+other frames, coded size, and for H.264, HEVC and VP9 the first keyframe's quantiser;
 :func:`common.metrics.cues.bitstream_cues`), as hybrid models do: it lets a compression model tell a detailed
-content coded well from a plain one coded coarsely. Images, raw video and
-other codecs get the "unknown" input, which training also shows it (a fifth of the time).
+content coded well from a plain one coded coarsely. Images, raw video and other codecs get the "unknown" input,
+which training also shows it (a fifth of the time).
 
 Frames shorter than 360 lines are first scaled up to 360, as a player would show them: a low rung of a
 resolution ladder looks soft, which is what VMAF (scoring at display size) and viewers see. The full-reference
@@ -120,7 +120,8 @@ def view_metrics(dist: Tensor, ref: Tensor, prev: Tensor) -> Tensor:
 
 def file_bitstream_cues(media: str | Path | np.ndarray) -> Tensor:
     """The bitstream cues of a media file (:func:`common.metrics.cues.bitstream_cues`): unknown for arrays, images
-    and raw video. For H.264 and VP9 they include the first keyframe's quantiser, which costs decoding that frame."""
+    and raw video. For H.264, HEVC and VP9 they include the first keyframe's quantiser, which costs decoding that
+    frame (H.264, VP9) or parsing its first packet (HEVC)."""
     if isinstance(media, np.ndarray) or media_kind(media) != "video":
         return bitstream_cues(None)
     stats = bitstream_stats(media)

@@ -10,8 +10,9 @@ features learn the contents as much as their distortions, so no shipped recipe t
   carry across contents, and trains on batches of one content each, its pristine clip first, with a rank term
   inside each;
 - ``pgc`` and ``game`` read the fragment cues and each file's bitstream cues (codec, bits per pixel, coded size,
-  H.264 and VP9 keyframe quantiser: :func:`common.metrics.cues.bitstream_cues`), not the backbone; the bitstream cues are replaced by the "unknown"
-  input for a random fifth of the training samples, so that images and other codecs score from the pixels alone;
+  H.264, HEVC and VP9 keyframe quantiser: :func:`common.metrics.cues.bitstream_cues`), not the backbone; the
+  bitstream cues are replaced by the "unknown" input for a random fifth of the training samples, so that images
+  and other codecs score from the pixels alone;
 - ``pgc-fr`` fuses only how the two sides differ (feature distances and classic metrics) with a linear head on
   the frozen backbone, as VMAF fuses its elementary metrics (see docs/video.md).
 
@@ -337,7 +338,7 @@ def train(name: str, out: str | Path, set_dir: str | Path, config: TrainConfig, 
                         side=None if side is None else side[n:]) if val_items else None
     settings = {k: v for k, v in asdict(config).items() if k not in ("progress", "max_minutes", "device", "workers")}
     grouping = (recipe.cues, recipe.per_content, recipe.within)  # in the key only where set: older keys stay
-    bitstream = ("bitstream", BITSTREAM_DROP, BPP_SIZE_EXPONENT, "quantiser")
+    bitstream = ("bitstream", BITSTREAM_DROP, BPP_SIZE_EXPONENT, "quantiser", "hevc")
     extra = grouping * any(grouping) + (bitstream,) * recipe.bitstream + (("fragment cues",),) * (not recipe.exposure)
     run_spec = repr((hidden, train_stages, recipe.content, backbone_sha, settings) + extra)
     run_key = hashlib.sha256(run_spec.encode()).hexdigest()[:12]
