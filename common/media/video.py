@@ -253,14 +253,28 @@ class BitstreamStats:
 
 
 @dataclass(frozen=True)
+class Quantiser:
+    """The quantiser of a video's first keyframe: for H.264 the QP as the decoder reports it (0-51; the frame's QP
+    plus its macroblocks' deltas, averaged by area), for HEVC the first slice's QP (0-51, read from the bitstream:
+    :mod:`common.media.hevc`), for VP9 the base quantiser index (0-255). At a given frame size it says how
+    coarsely the encoder quantised, whatever the content; bits per pixel say that only together with the content's
+    detail."""
+
+    codec: str  # "h264", "hevc" or "vp9"
+    qp: float
+
+
+@dataclass(frozen=True)
 class _Demuxed:
     index: _PacketIndex | None  # None when timestamps are missing or repeat
     bitstream: BitstreamStats | None  # None when no packet holds data or the coded size is unknown
+    hevc_quantiser: Quantiser | None  # HEVC: the first packet's IDR slice QP, read while demuxing
 
 
 def _demuxed(path: str) -> _Demuxed:
-    """Demux (without decoding) to map timestamps to frame indices and add up the packet sizes. Cached per file
-    version, as the sampler (keyframes), the decoder (seeking) and bitstream-aware models all need it."""
+    """Demux (without decoding) to map timestamps to frame indices, add up the packet sizes and (HEVC) read the
+    first picture's slice QP. Cached per file version, as the sampler (keyframes), the decoder (seeking) and
+    bitstream-aware models all need it."""
     st = os.stat(path)
     return _cached_demux(path, st.st_mtime_ns, st.st_size)
 
@@ -273,18 +287,22 @@ def _packet_index(path: str) -> _PacketIndex | None:
 def _cached_demux(path: str, mtime_ns: int, size: int) -> _Demuxed:
     pts: list[int | None] = []
     keys, sizes = [], []
+    hevc_qp = None
     with av.open(path) as container:
         stream = container.streams.video[0]
-        for packet in container.demux(stream):
-            if packet.size == 0 or packet.is_discard:
-                continue
-            pts.append(packet.pts)
-            keys.append(packet.is_keyframe)
-            sizes.append(packet.size)
         ctx = stream.codec_context
         codec = ctx.codec.canonical_name if ctx else ""
         width, height = (ctx.width, ctx.height) if ctx else (0, 0)
-    return _Demuxed(_index(pts, keys), _bitstream(codec, width, height, sizes, keys))
+        for packet in container.demux(stream):
+            if packet.size == 0 or packet.is_discard:
+                continue
+            if codec == "hevc" and not sizes:
+                hevc_qp = idr_slice_qp(bytes(ctx.extradata or b""), bytes(packet))
+            pts.append(packet.pts)
+            keys.append(packet.is_keyframe)
+            sizes.append(packet.size)
+    return _Demuxed(_index(pts, keys), _bitstream(codec, width, height, sizes, keys),
+                    None if hevc_qp is None else Quantiser("hevc", float(hevc_qp)))
 
 
 def _index(pts: list[int | None], keys: list[bool]) -> _PacketIndex | None:
@@ -307,17 +325,23 @@ def _bitstream(codec: str, width: int, height: int, sizes: list[int], keys: list
                           float(s[~k].mean()) if (~k).any() else None)
 
 
+def _compressed_demux(path: Path) -> _Demuxed | None:
+    """The cached demux pass of a compressed video (None for raw video and .y4m, whose frames are uncompressed); a
+    MediaError when the file cannot be demuxed."""
+    if path.suffix.lower() in RAW_EXTS | {".y4m"}:
+        return None
+    try:
+        return _demuxed(str(path))
+    except (av.error.FFmpegError, IndexError, OSError) as e:
+        raise MediaError(path, f"cannot demux video: {type(e).__name__}: {e}") from e
+
+
 def bitstream_stats(path: str | Path) -> BitstreamStats | None:
     """The :class:`BitstreamStats` of a video file (None for raw video, streams without sized packets and unknown
     coded sizes); a MediaError when the file cannot be demuxed. Shares the cached demux pass with keyframe
     sampling where that runs (it is skipped for containers whose timestamps cannot be trusted)."""
-    path = Path(path)
-    if path.suffix.lower() in RAW_EXTS | {".y4m"}:  # uncompressed frames: nothing to read from the packet sizes
-        return None
-    try:
-        return _demuxed(str(path)).bitstream
-    except (av.error.FFmpegError, IndexError, OSError) as e:
-        raise MediaError(path, f"cannot demux video: {type(e).__name__}: {e}") from e
+    demuxed = _compressed_demux(Path(path))
+    return None if demuxed is None else demuxed.bitstream
 
 
 # FFmpeg's AVVideoEncParams (libavutil/video_enc_params.h, unchanged since FFmpeg 4.4): the header of the
@@ -326,18 +350,6 @@ def bitstream_stats(path: str | Path) -> BitstreamStats | None:
 _ENC_PARAMS = np.dtype({"names": ["nb_blocks", "blocks_offset", "block_size", "type", "qp"],
                         "formats": ["=u4", "=u8", "=u8", "=i4", "=i4"], "offsets": [0, 8, 16, 24, 28], "itemsize": 64})
 _QUANTISER_CODECS = {0: "vp9", 1: "h264"}  # AVVideoEncParamsType values whose quantisers the models read
-
-
-@dataclass(frozen=True)
-class Quantiser:
-    """The quantiser of a video's first keyframe: for H.264 the QP as the decoder reports it (0-51; the frame's QP
-    plus its macroblocks' deltas, averaged by area), for HEVC the first slice's QP (0-51, read from the bitstream:
-    :mod:`common.media.hevc`), for VP9 the base quantiser index (0-255). At a given frame size it says how
-    coarsely the encoder quantised, whatever the content; bits per pixel say that only together with the content's
-    detail."""
-
-    codec: str  # "h264", "hevc" or "vp9"
-    qp: float
 
 
 def _frame_quantiser(data: bytes) -> Quantiser | None:
@@ -361,26 +373,26 @@ def _frame_quantiser(data: bytes) -> Quantiser | None:
 
 
 def keyframe_quantiser(path: str | Path) -> Quantiser | None:
-    """The :class:`Quantiser` of a video file's first frame (a keyframe): for H.264 and VP9 by decoding that frame
-    with FFmpeg's encoder-parameter export, for HEVC by parsing its first packet (an IDR picture; no decoding).
-    None for other codecs (AV1 through dav1d exports none), other HEVC pictures, raw video and .y4m; a MediaError
-    when the file cannot be read."""
+    """The :class:`Quantiser` of a video file's first frame (a keyframe): for HEVC read while demuxing (an IDR
+    picture's slice header; no decoding), for H.264 and VP9 by decoding that frame with FFmpeg's encoder-parameter
+    export. None for other codecs (AV1 through dav1d exports none), other HEVC pictures, raw video and .y4m; a
+    MediaError when the file cannot be read."""
     path = Path(path)
-    if path.suffix.lower() in RAW_EXTS | {".y4m"}:
+    demuxed = _compressed_demux(path)
+    if demuxed is None or demuxed.bitstream is None:
+        return None
+    if demuxed.bitstream.codec == "hevc":
+        return demuxed.hevc_quantiser
+    if demuxed.bitstream.codec not in _QUANTISER_CODECS.values():
         return None
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
-            if stream.codec_context.name == "hevc":
-                extradata = bytes(stream.codec_context.extradata or b"")
-                packet = next((p for p in container.demux(stream) if p.size), None)
-                qp = None if packet is None else idr_slice_qp(extradata, bytes(packet))
-                return None if qp is None else Quantiser("hevc", float(qp))
             stream.thread_type = "SLICE"
             stream.codec_context.options = {"export_side_data": "venc_params"}
             frame = next(container.decode(stream), None)
     except (av.error.FFmpegError, IndexError, OSError) as e:
-        raise MediaError(path, f"cannot read video: {type(e).__name__}: {e}") from e
+        raise MediaError(path, f"cannot decode video: {type(e).__name__}: {e}") from e
     if frame is None:
         return None
     data = [bytes(sd) for sd in frame.side_data if sd.type.name == "VIDEO_ENC_PARAMS"]

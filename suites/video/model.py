@@ -37,8 +37,7 @@ from torch import Tensor, nn
 from common.errors import WeightsError
 from common.media import UniformKeyframes, bitstream_stats, fragments, keyframe_quantiser, media_kind, to_uint8
 from common.metrics import fr
-from common.metrics.cues import (N_BITSTREAM, N_CUES, N_FRAGMENT_CUES, QUANTISER_RANGES, bitstream_cues,
-                                 distortion_cues)
+from common.metrics.cues import N_BITSTREAM, N_CUES, N_FRAGMENT_CUES, bitstream_cues, distortion_cues
 from common.model import Prepared
 from common.quality import QualityModel, QualityNet, mlp
 from common.registry import ModelSpec, register
@@ -121,12 +120,11 @@ def view_metrics(dist: Tensor, ref: Tensor, prev: Tensor) -> Tensor:
 def file_bitstream_cues(media: str | Path | np.ndarray) -> Tensor:
     """The bitstream cues of a media file (:func:`common.metrics.cues.bitstream_cues`): unknown for arrays, images
     and raw video. For H.264, HEVC and VP9 they include the first keyframe's quantiser, which costs decoding that
-    frame (H.264, VP9) or parsing its first packet (HEVC)."""
+    frame (H.264, VP9; HEVC's is read while demuxing)."""
     if isinstance(media, np.ndarray) or media_kind(media) != "video":
         return bitstream_cues(None)
     stats = bitstream_stats(media)
-    reads_quantiser = stats is not None and stats.codec in QUANTISER_RANGES
-    return bitstream_cues(stats, keyframe_quantiser(media) if reads_quantiser else None)
+    return bitstream_cues(stats, None if stats is None else keyframe_quantiser(media))
 
 
 class VideoNet(QualityNet):

@@ -1,9 +1,9 @@
 """``python -m suites.video.sizecheck``: how a compression model holds at a frame size its set does not have.
 
 The pgc and game sets' clips are at most 360 lines high. This check makes, from the set's held-out images that are
-at least ``--lines`` high, 1-s pans at that height (as the set builder pans photos), encodes each on a ladder of
-H.264, HEVC and VP9 rungs (the set's graded levels), labels each encode with VMAF against the lossless pan at the
-same size, and scores it with the model. It prints, and writes to ``--out``, every encode's VMAF and score, the
+at least ``--lines`` high, 1-s pans at that height, and, as the set builder does, encodes each losslessly, then
+on a ladder of H.264, HEVC and VP9 rungs (the set's graded levels) from the decoded pan, labels each encode with
+VMAF against the lossless pan at the same size, and scores it with the model. It prints, and writes to ``--out``, every encode's VMAF and score, the
 SRCC and the mean (signed and absolute) error in VMAF points. Nothing here is trained on: it only reads.
 """
 from __future__ import annotations
@@ -15,13 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from common.data.build import load_source
-from common.data.build_video import vmaf_label
+from common.data.build import item_seed, load_source
+from common.data.build_video import decode, make_item, vmaf_label
 from common.data.manifest import read_manifest
 from common.data.sources import data_dir
 from common.data.video_degrade import encode
 from common.eval.stats import srcc
-from common.media import IMAGE_EXTS, probe_video
+from common.media import IMAGE_EXTS
 from common.registry import load_model
 from suites.video.data import clip_or_pan
 
@@ -62,12 +62,14 @@ def check(model_name: str, set_dir: Path, lines: int, count: int, work: Path,
     out = []
     for k, image in enumerate(held_out_images(set_dir, lines, count)):
         frames, fps = make(image)
-        ref = encode(frames, work / f"{k}_ref.mp4", "h264", crf=0, fps=fps)
-        info = probe_video(ref)
+        ref = encode(frames, work / f"{k}_ref.mp4", "h264", crf=0, fps=fps)  # as the set builder: lossless, then
+        pristine = decode(ref)  # every rung encoded from the decoded pristine clip
+        content = str(image.relative_to(data_dir()))
         for codec, level in rungs:
-            clip = encode(frames, work / f"{k}_{codec}{level}.mp4", codec, level=level, fps=fps)
-            row = Encode(str(image.relative_to(data_dir())), codec, level,
-                         vmaf_label(clip, ref, (info.width, info.height)), model.score(clip).score)
+            clip = make_item(codec, pristine, level, item_seed(content, codec, level),
+                             work / f"{k}_{codec}{level}.mp4", fps)
+            row = Encode(content, codec, level, vmaf_label(clip, ref, (pristine.shape[2], pristine.shape[1])),
+                         model.score(clip).score)
             log.info("%s %s %d: VMAF %.1f, %s %.1f", row.content, codec, level, row.vmaf, model_name, row.score)
             out.append(row)
     return out
