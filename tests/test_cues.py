@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import av
+import av.logging
 import numpy as np
 import pytest
 import torch
@@ -107,11 +109,11 @@ def test_the_keyframe_quantiser_is_read_for_h264_hevc_and_vp9(tmp_path: Path) ->
         assert keyframe_quantiser(hevc) == Quantiser("hevc", float(qp))
     stats = bitstream_stats(tmp_path / "h40.mp4")
     cues = bitstream_cues(stats, h264[40])
-    assert cues[9] == pytest.approx(h264[40].qp / 51) and cues[10] == cues[11] == 0 and cues[12] == 1
+    assert cues[9] == pytest.approx(h264[40].qp / 51) and not cues[10:13].any() and cues[-1] == 1
     assert torch.equal(bitstream_cues(stats)[:9], cues[:9]) and not bitstream_cues(stats)[9:].any()
     assert not bitstream_cues(stats, vp9[10])[9:].any()  # a quantiser of another codec is not read
     hevc_cues = bitstream_cues(bitstream_stats(tmp_path / "e30.mp4"), Quantiser("hevc", 30.0))
-    assert hevc_cues[2] == 1 and hevc_cues[10] == pytest.approx(30 / 51) and hevc_cues[12] == 1
+    assert hevc_cues[2] == 1 and hevc_cues[10] == pytest.approx(30 / 51) and hevc_cues[-1] == 1
     mpeg4 = mediagen.make_clip(tmp_path / "m.avi", n_frames=4, size=(64, 48), codec="mpeg4")
     assert keyframe_quantiser(mpeg4) is None
     assert keyframe_quantiser(mediagen.make_y4m(tmp_path / "r.y4m", 2, 16, 16)) is None
@@ -119,6 +121,49 @@ def test_the_keyframe_quantiser_is_read_for_h264_hevc_and_vp9(tmp_path: Path) ->
     bad.write_bytes(b"not a video")
     with pytest.raises(MediaError):
         keyframe_quantiser(bad)
+
+
+def _ffmpeg_base_q_idx(path: Path) -> int:
+    """base_q_idx of a file's first AV1 frame as FFmpeg's own header parser (the trace_headers filter) logs it."""
+    from av.bitstream import BitStreamFilterContext
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        av.logging.set_level(av.logging.INFO)
+        try:
+            with av.logging.Capture() as logs:
+                trace = BitStreamFilterContext("trace_headers", stream)
+                trace.filter(next(p for p in container.demux(stream) if p.size))
+        finally:
+            av.logging.set_level(None)
+    return next(int(text.rsplit("=", 1)[1]) for _, _, text in logs if "base_q_idx" in text)
+
+
+def test_the_av1_quantiser_matches_ffmpegs_header_parser(tmp_path: Path) -> None:
+    """AV1's keyframe base_q_idx, parsed while demuxing, equals what FFmpeg's own AV1 header parser reads, in MP4,
+    Matroska and IVF, with tiles, 128-pixel superblocks and superres; it rises with the CRF and lands in the AV1
+    quantiser column of the cues."""
+    cases = {"crf20.mp4": ("lp=1", 20), "crf50.mp4": ("lp=1", 50), "tiles.mkv": ("lp=1:tile-columns=1:tile-rows=1", 35),
+             "sb128.ivf": ("lp=1:sb-size=128", 35), "superres.mkv": ("lp=1:superres-mode=1:superres-denom=12", 35)}
+    read = {}
+    for name, (params, crf) in cases.items():
+        path = mediagen.make_clip(tmp_path / name, n_frames=3, size=(320, 180), codec="libsvtav1",
+                                  options={"preset": "12", "crf": str(crf), "svtav1-params": params})
+        read[name] = keyframe_quantiser(path)
+        assert read[name] == Quantiser("av1", float(_ffmpeg_base_q_idx(path))), name
+    assert read["crf20.mp4"].qp < read["crf50.mp4"].qp <= 255
+    cues = bitstream_cues(bitstream_stats(tmp_path / "crf50.mp4"), read["crf50.mp4"])
+    assert cues[4] == 1 and cues[12] == pytest.approx(read["crf50.mp4"].qp / 255) and cues[-1] == 1
+    assert not cues[9:12].any()
+
+
+def test_the_av1_parser_reads_only_key_frames_and_survives_garbage() -> None:
+    from common.media.av1 import key_frame_q_index
+
+    assert key_frame_q_index(b"", b"") is None
+    assert key_frame_q_index(b"", bytes([6 << 3 | 2, 2, 0x20, 0])) is None  # a frame OBU before any sequence header
+    assert key_frame_q_index(b"\x81\x00\x0c\x00" + bytes([1 << 3 | 2, 40]), b"\xff" * 8) is None
+    assert key_frame_q_index(b"", bytes([1 << 3 | 2, 0x80])) is None  # a truncated size field
 
 
 def test_the_hevc_parser_reads_only_idr_slices_and_survives_garbage() -> None:

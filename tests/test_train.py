@@ -132,10 +132,16 @@ def test_early_stopping_and_best_weights_restored(tmp_path: Path) -> None:
             return -l1_loss(model(batch["x"]).squeeze(1), batch["y"]), {}  # moves away from the labels
 
     cfg = TrainConfig(**{**CFG, "epochs": 20}, patience=2)
-    trainer = Trainer(_net(), Worsening(), Linear(64, 0), Linear(32, 1), cfg)
+    trainer = Trainer(_net(), Worsening(), Linear(64, 0), Linear(32, 1), cfg, tmp_path / "ck.pt")
     fit = trainer.fit()
     assert fit.stopped == "early stop" and fit.epochs == fit.best_epoch + 2 < 20
     assert trainer.validate()["val_srcc"] == pytest.approx(fit.best_srcc)
+    again = Trainer(_net(), Worsening(), Linear(64, 0), Linear(32, 1), cfg, tmp_path / "ck.pt")
+    refit = again.fit()  # re-running a finished run trains no further epoch and gives its best weights
+    assert (refit.stopped, refit.epochs, refit.steps, refit.best_epoch) == ("early stop", fit.epochs, fit.steps,
+                                                                           fit.best_epoch)
+    assert all(torch.equal(a, b) for a, b in zip(trainer.model.state_dict().values(),
+                                                 again.model.state_dict().values()))
 
 
 def test_frozen_parameters_and_bad_settings(tmp_path: Path) -> None:

@@ -11,37 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from common.media.bitreader import BitReader
+
 _VPS, _SPS, _PPS = 32, 33, 34
 _IDR = (19, 20)  # IDR_W_RADL, IDR_N_LP
 _SLICE_HEADER_BYTES = 256  # more than an IDR slice header takes before slice_qp_delta; the slice data is not read
-
-
-class _Bits:
-    """An MSB-first bit reader over a NAL unit's RBSP (emulation-prevention bytes removed)."""
-
-    def __init__(self, rbsp: bytes) -> None:
-        self.data, self.pos = rbsp, 0
-
-    def u(self, n: int) -> int:
-        if self.pos + n > 8 * len(self.data):
-            raise ValueError("HEVC syntax runs past the end of its NAL unit")
-        value = 0
-        for _ in range(n):
-            value = (value << 1) | (self.data[self.pos >> 3] >> (7 - (self.pos & 7))) & 1
-            self.pos += 1
-        return value
-
-    def ue(self) -> int:
-        zeros = 0
-        while self.u(1) == 0:
-            zeros += 1
-            if zeros > 31:
-                raise ValueError("malformed Exp-Golomb code in HEVC syntax")
-        return (1 << zeros) - 1 + self.u(zeros)
-
-    def se(self) -> int:
-        k = self.ue()
-        return (k + 1) // 2 if k % 2 else -(k // 2)
 
 
 def _rbsp(nal: bytes) -> bytes:
@@ -60,7 +34,7 @@ def _nal_type(nal: bytes) -> int:
     return (nal[0] >> 1) & 0x3F
 
 
-def _skip_profile_tier_level(r: _Bits, max_sub_layers_minus1: int) -> None:
+def _skip_profile_tier_level(r: BitReader, max_sub_layers_minus1: int) -> None:
     r.u(88)  # general profile space, tier, profile, compatibility and constraint flags
     r.u(8)  # general_level_idc
     present = [(r.u(1), r.u(1)) for _ in range(max_sub_layers_minus1)]
@@ -70,7 +44,7 @@ def _skip_profile_tier_level(r: _Bits, max_sub_layers_minus1: int) -> None:
         r.u(88 * profile + 8 * level)
 
 
-def _skip_scaling_list_data(r: _Bits) -> None:
+def _skip_scaling_list_data(r: BitReader) -> None:
     for size_id in range(4):
         for _ in range(0, 6, 3 if size_id == 3 else 1):
             if not r.u(1):  # scaling_list_pred_mode_flag
@@ -91,7 +65,7 @@ class _Sps:
 
 
 def _parse_sps(rbsp: bytes) -> tuple[int, _Sps]:
-    r = _Bits(rbsp)
+    r = BitReader(rbsp)
     r.u(4)
     max_sub_layers_minus1 = r.u(3)
     r.u(1)
@@ -127,7 +101,7 @@ class _Pps:
 
 
 def _parse_pps(rbsp: bytes) -> tuple[int, _Pps]:
-    r = _Bits(rbsp)
+    r = BitReader(rbsp)
     pps_id, sps_id = r.ue(), r.ue()
     dependent, output, extra = bool(r.u(1)), bool(r.u(1)), r.u(3)
     r.u(1), r.u(1)  # sign_data_hiding_enabled_flag, cabac_init_present_flag
@@ -136,7 +110,7 @@ def _parse_pps(rbsp: bytes) -> tuple[int, _Pps]:
 
 
 def _idr_slice_qp(nal: bytes, sps: dict[int, _Sps], pps: dict[int, _Pps]) -> int | None:
-    r = _Bits(_rbsp(nal[:_SLICE_HEADER_BYTES]))
+    r = BitReader(_rbsp(nal[:_SLICE_HEADER_BYTES]))
     first = r.u(1)
     r.u(1)  # no_output_of_prior_pics_flag (an IRAP picture)
     p = pps.get(r.ue())

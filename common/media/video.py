@@ -13,6 +13,7 @@ import av
 import numpy as np
 
 from common.errors import MediaError
+from common.media.av1 import key_frame_q_index
 from common.media.hevc import idr_slice_qp
 from common.media.image import check_pixels
 from common.media.raw import RAW_EXTS, RawSpec, coded_luma, raw_frame_count, read_raw
@@ -256,11 +257,11 @@ class BitstreamStats:
 class Quantiser:
     """The quantiser of a video's first keyframe: for H.264 the QP as the decoder reports it (0-51; the frame's QP
     plus its macroblocks' deltas, averaged by area), for HEVC the first slice's QP (0-51, read from the bitstream:
-    :mod:`common.media.hevc`), for VP9 the base quantiser index (0-255). At a given frame size it says how
-    coarsely the encoder quantised, whatever the content; bits per pixel say that only together with the content's
-    detail."""
+    :mod:`common.media.hevc`), for VP9 and AV1 the base quantiser index (0-255; AV1's read from the bitstream:
+    :mod:`common.media.av1`). At a given frame size it says how coarsely the encoder quantised, whatever the
+    content; bits per pixel say that only together with the content's detail."""
 
-    codec: str  # "h264", "hevc" or "vp9"
+    codec: str  # "h264", "hevc", "vp9" or "av1"
     qp: float
 
 
@@ -268,13 +269,19 @@ class Quantiser:
 class _Demuxed:
     index: _PacketIndex | None  # None when timestamps are missing or repeat
     bitstream: BitstreamStats | None  # None when no packet holds data or the coded size is unknown
-    hevc_quantiser: Quantiser | None  # HEVC: the first packet's IDR slice QP, read while demuxing
+    header_quantiser: Quantiser | None  # HEVC and AV1: the first packet's quantiser, read from its headers
+
+
+# Codecs whose first keyframe's quantiser is read from the bitstream's headers while demuxing (their FFmpeg
+# decoders export none): (extradata, first packet) -> quantiser or None.
+_HEADER_QUANTISERS: dict[str, Callable[[bytes, bytes], int | None]] = {
+    "hevc": idr_slice_qp, "av1": key_frame_q_index}
 
 
 def _demuxed(path: str) -> _Demuxed:
-    """Demux (without decoding) to map timestamps to frame indices, add up the packet sizes and (HEVC) read the
-    first picture's slice QP. Cached per file version, as the sampler (keyframes), the decoder (seeking) and
-    bitstream-aware models all need it."""
+    """Demux (without decoding) to map timestamps to frame indices, add up the packet sizes and (HEVC, AV1) read
+    the first picture's quantiser from its headers. Cached per file version, as the sampler (keyframes), the
+    decoder (seeking) and bitstream-aware models all need it."""
     st = os.stat(path)
     return _cached_demux(path, st.st_mtime_ns, st.st_size)
 
@@ -287,7 +294,7 @@ def _packet_index(path: str) -> _PacketIndex | None:
 def _cached_demux(path: str, mtime_ns: int, size: int) -> _Demuxed:
     pts: list[int | None] = []
     keys, sizes = [], []
-    hevc_qp = None
+    header_qp = None
     with av.open(path) as container:
         stream = container.streams.video[0]
         ctx = stream.codec_context
@@ -296,13 +303,13 @@ def _cached_demux(path: str, mtime_ns: int, size: int) -> _Demuxed:
         for packet in container.demux(stream):
             if packet.size == 0 or packet.is_discard:
                 continue
-            if codec == "hevc" and not sizes:
-                hevc_qp = idr_slice_qp(bytes(ctx.extradata or b""), bytes(packet))
+            if codec in _HEADER_QUANTISERS and not sizes:
+                header_qp = _HEADER_QUANTISERS[codec](bytes(ctx.extradata or b""), bytes(packet))
             pts.append(packet.pts)
             keys.append(packet.is_keyframe)
             sizes.append(packet.size)
     return _Demuxed(_index(pts, keys), _bitstream(codec, width, height, sizes, keys),
-                    None if hevc_qp is None else Quantiser("hevc", float(hevc_qp)))
+                    None if header_qp is None else Quantiser(codec, float(header_qp)))
 
 
 def _index(pts: list[int | None], keys: list[bool]) -> _PacketIndex | None:
@@ -373,16 +380,16 @@ def _frame_quantiser(data: bytes) -> Quantiser | None:
 
 
 def keyframe_quantiser(path: str | Path) -> Quantiser | None:
-    """The :class:`Quantiser` of a video file's first frame (a keyframe): for HEVC read while demuxing (an IDR
-    picture's slice header; no decoding), for H.264 and VP9 by decoding that frame with FFmpeg's encoder-parameter
-    export. None for other codecs (AV1 through dav1d exports none), other HEVC pictures, raw video and .y4m; a
+    """The :class:`Quantiser` of a video file's first frame (a keyframe): for HEVC and AV1 read while demuxing (an
+    IDR picture's slice header, a key frame's header; no decoding), for H.264 and VP9 by decoding that frame with
+    FFmpeg's encoder-parameter export. None for other codecs, first pictures of other types, raw video and .y4m; a
     MediaError when the file cannot be read."""
     path = Path(path)
     demuxed = _compressed_demux(path)
     if demuxed is None or demuxed.bitstream is None:
         return None
-    if demuxed.bitstream.codec == "hevc":
-        return demuxed.hevc_quantiser
+    if demuxed.bitstream.codec in _HEADER_QUANTISERS:
+        return demuxed.header_quantiser
     if demuxed.bitstream.codec not in _QUANTISER_CODECS.values():
         return None
     try:

@@ -31,7 +31,8 @@ N_FRAGMENT_CUES = 3 * len(BLUR_SIGMAS) + 3 + 2  # the first cues, read from the 
 N_CUES = N_FRAGMENT_CUES + 8  # then the whole view's exposure and colour
 _LUMA = (0.299, 0.587, 0.114)
 BITSTREAM_CODECS = ("h264", "hevc", "vp9", "av1")  # FFmpeg's codec names
-QUANTISER_RANGES = {"h264": 51.0, "hevc": 51.0, "vp9": 255.0}  # the largest quantiser of each codec whose QP is read
+# the largest quantiser of each codec whose keyframe quantiser is read
+QUANTISER_RANGES = {"h264": 51.0, "hevc": 51.0, "vp9": 255.0, "av1": 255.0}
 N_BITSTREAM = 1 + len(BITSTREAM_CODECS) + 4 + len(QUANTISER_RANGES) + 1
 _REF_PIXELS = 640 * 360
 # At one quantiser, bits per pixel fall with the frame size: about as pixels^-0.35, the median slope of log2 bits per
@@ -115,9 +116,9 @@ def bitstream_cues(stats: BitstreamStats | None, quantiser: Quantiser | None = N
     """(N_BITSTREAM,) float32: 1 (known), the codec family one-hot (H.264, HEVC, VP9, AV1), log2 bits per pixel over
     all frames, the keyframes and the other frames at their 640x360 equivalent (see BPP_SIZE_EXPONENT), log2 of the
     coded pixels over 640x360, capped at 0 (a frame below that size is a low rung shown scaled up), then the
-    keyframe quantiser over its codec's range in that codec's column (H.264, HEVC, VP9) and 1 where it is known.
+    keyframe quantiser over its codec's range in that codec's column (H.264, HEVC, VP9, AV1) and 1 where it is known.
     All zeros where the stream is unknown: ``None`` (images, raw video) or another codec, whose bit budgets differ;
-    the quantiser part stays zero where none was read (AV1) or it belongs to another codec."""
+    the quantiser part stays zero where none was read or it belongs to another codec."""
     out = torch.zeros(N_BITSTREAM)
     if stats is None or stats.codec not in BITSTREAM_CODECS:
         return out

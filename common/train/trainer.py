@@ -220,7 +220,9 @@ class Trainer:
         cfg, st = self.cfg, self.state
         started, last_save = time.monotonic() - st["elapsed"], time.monotonic()
         stopped = "epochs"
-        while st["epoch"] < cfg.epochs:
+        if self.val is not None and st["bad_epochs"] >= cfg.patience:  # a finished run, resumed: it stays stopped
+            stopped = "early stop"
+        while st["epoch"] < cfg.epochs and stopped == "epochs":
             epoch = st["epoch"]
             if hasattr(self.train, "set_epoch"):
                 self.train.set_epoch(epoch)
