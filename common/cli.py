@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import sys
 import time
@@ -415,8 +416,10 @@ def _train_video(args: argparse.Namespace) -> int:
     run = data_dir() / "runs" / (args.recipe + ("-small" if args.small else ""))
     fit = train(args.recipe, out, set_dir, config, run_dir=run, command="dqa " + " ".join(args.argv),
                 train_stages=args.train_stages)
+    refit = (f"; then trained again on the training and validation contents for {fit.best_epoch} epochs, which "
+             "ships" if recipe.refit and math.isfinite(fit.best_srcc) else "")
     print(f"{out}: {fit.epochs} epochs, {fit.steps} steps, stopped by {fit.stopped}; "
-          f"best validation SRCC {fit.best_srcc:.3f} at epoch {fit.best_epoch} (run folder {run})")
+          f"best validation SRCC {fit.best_srcc:.3f} at epoch {fit.best_epoch}{refit} (run folder {run})")
     return 0
 
 

@@ -225,11 +225,12 @@ def test_one_model_call_serves_frames_of_several_files(weights: dict[str, Path],
     assert len(out.read_text().splitlines()) == 7
 
 
-def tiny_set(root: Path) -> Path:
-    """A labelled video set in the builder's layout: 4 contents x (pristine + 3 levels of H.264), train and test."""
+def tiny_set(root: Path, test: int = 3) -> Path:
+    """A labelled video set in the builder's layout: 4 contents x (pristine + 3 levels of H.264), content ``test``
+    the test split, the others train (of which "content3" validates, when it trains)."""
     rows = []
     for c in range(4):
-        split = "test" if c == 3 else "train"
+        split = "test" if c == test else "train"
         def content(i: int, c: int = c) -> np.ndarray:
             return mediagen.clip_content(i + 50 * c, 320, 240)
 
@@ -256,7 +257,7 @@ def tiny_set(root: Path) -> Path:
 @pytest.mark.parametrize("recipe", ["pgc", "pgc-fr", "ugc"])
 def test_dqa_train_video_recipe(recipe: str, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path,
                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    root = tiny_set(tmp_path_factory.mktemp("set") / "pgc")
+    root = tiny_set(tmp_path_factory.mktemp("set") / "pgc", test=0)  # content3 validates
     monkeypatch.setenv("DQA_DATA", str(tmp_path / "data"))
     out = tmp_path / f"{recipe}.pt"
     batch = str(RECIPES[recipe].per_content or 4)
@@ -264,22 +265,28 @@ def test_dqa_train_video_recipe(recipe: str, tmp_path_factory: pytest.TempPathFa
     assert main(args) == 0
     state = load_state(out)
     cfg = state["config"]
-    assert cfg["full_reference"] == (recipe == "pgc-fr") and cfg["train_clips"] + cfg["val_clips"] == 12
+    assert cfg["full_reference"] == (recipe == "pgc-fr") and (cfg["train_clips"], cfg["val_clips"]) == (8, 4)
     assert cfg["label"] == RECIPES[recipe].label and cfg["command"].startswith(f"dqa -q train {recipe}")
     assert cfg["cues"] == RECIPES[recipe].cues == (recipe != "pgc-fr")
     assert all(v.dtype == torch.float16 for v in state["quality"].values() if v.is_floating_point())
     assert cfg["metrics"] == (recipe == "pgc-fr")
     assert cfg["bitstream"] == RECIPES[recipe].bitstream == (recipe in ("pgc", "game"))
+    assert ("refit" in cfg) == RECIPES[recipe].refit == (recipe in ("pgc", "game"))
+    if "refit" in cfg:  # trained again on all 12 clips, training and validation contents, for the chosen epochs
+        assert (cfg["refit"]["clips"], cfg["refit"]["epochs"]) == (12, cfg["best_epoch"])
+        assert cfg["refit"]["steps"] == cfg["best_epoch"] * 3 and cfg["refit"]["contents"] == 3  # batches of 4
     if recipe == "ugc":
         assert main(args[:-1] + ["4"]) == 2  # groups of 8 clips of a content do not fill batches of 4
     feats = list((tmp_path / "data" / "runs" / recipe).glob("views-*/chunk*.npy"))
     assert feats, "the views of the training clips are cached"
     assert np.load(feats[0], mmap_mode="r").shape[3] == (6 if recipe == "pgc-fr" else 2)  # FR: + previous reference
     model = load_model(recipe, device="cpu", weights=str(out))
-    test = root / "c3"
+    test = root / "c0"
     r = model.score(test / "h264_3.mp4", ref=test / "pristine.mp4" if recipe == "pgc-fr" else None)
     assert r.ok and 0 <= r.score <= 100
-    assert main(args) == 0  # a second run reuses the cached views and the finished checkpoint
+    assert main(args) == 0  # a second run reuses the cached views and the finished checkpoints, training no further
+    again = load_state(out)["quality"]
+    assert all(torch.equal(a, again[k]) for k, a in state["quality"].items())
 
 
 def test_grouped_order_fills_batches_with_one_content_each_pristine_first() -> None:

@@ -222,6 +222,8 @@ class Trainer:
         stopped = "epochs"
         if self.val is not None and st["bad_epochs"] >= cfg.patience:  # a finished run, resumed: it stays stopped
             stopped = "early stop"
+        elif cfg.max_steps and st["step"] >= cfg.max_steps:
+            stopped = "max_steps"
         while st["epoch"] < cfg.epochs and stopped == "epochs":
             epoch = st["epoch"]
             if hasattr(self.train, "set_epoch"):

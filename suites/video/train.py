@@ -21,7 +21,9 @@ folder: ``FRAMES`` uniform frames per clip, ``PASSES`` times (the scoring views,
 positions). Each training step reads ``STEP_FRAMES`` random frames of each clip in one random pass, flipped at
 random; their mean score is trained against the clip's label with L1 + PLCC + rank terms. Validation scores all
 the frames of the scoring pass and pools them as the runner does. A fixed fifth of the training contents
-validates (model selection, early stopping); the held-out test contents are never read.
+validates (model selection, early stopping); the held-out test contents are never read. ``pgc`` and ``game``
+then train once more from scratch on the training and validation contents together, for the epochs validation
+chose (``refit``), and ship that network: their heads are short of contents more than of anything else.
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ import math
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +69,8 @@ class VideoRecipe:
     (``bitstream``); the learning rate (1e-3 suits heads on the frozen backbone; about 3e-4 where backbone stages
     train) and the epochs. ``per_content`` > 0 fills each batch with groups of that many clips of one content, its
     pristine clip first, and ``within`` weighs a rank term inside each group, so that the head learns how a
-    content's versions order, the pristine one included."""
+    content's versions order, the pristine one included. ``refit``: once validation has chosen the epoch, train
+    the network again on the training and validation contents together (:func:`refit_all`) and ship that."""
 
     name: str
     set: str
@@ -83,13 +86,16 @@ class VideoRecipe:
     bitstream: bool = False
     exposure: bool = True
     epochs: int = 15
+    refit: bool = False
 
 
 RECIPES = {r.name: r for r in (
     VideoRecipe("ugc", "ugc", "fused", cues=True, per_content=8, within=2.0),
-    VideoRecipe("pgc", "pgc", "vmaf", content=False, cues=True, bitstream=True, exposure=False, epochs=40),
+    VideoRecipe("pgc", "pgc", "vmaf", content=False, cues=True, bitstream=True, exposure=False, epochs=40,
+                refit=True),
     VideoRecipe("pgc-fr", "pgc", "vmaf", full_reference=True, hidden=0, content=False),
-    VideoRecipe("game", "game", "vmaf", content=False, cues=True, bitstream=True, exposure=False, epochs=40))}
+    VideoRecipe("game", "game", "vmaf", content=False, cues=True, bitstream=True, exposure=False, epochs=40,
+                refit=True))}
 SETTINGS = {"batch": 32}  # the shipped runs; the CLI's defaults (the learning rate and epochs are the recipe's)
 
 
@@ -301,6 +307,20 @@ def start_net(recipe: VideoRecipe, hidden: int, backbone: str | None, train_stag
     return net, sha
 
 
+def refit_all(recipe: VideoRecipe, net: VideoNet, chunks: list[np.ndarray], items: list[Item], targets: list[float],
+              side: Tensor | None, config: TrainConfig, epochs: int, checkpoint: Path) -> dict[str, int]:
+    """Train the fresh ``net`` on every cached clip (the training and validation contents together) for the
+    ``epochs`` that validation chose, on the validated run's learning-rate schedule stopped there: model selection
+    is done, and more contents is what these heads lack. Returns what the manifest records of it."""
+    seed_everything(config.seed)
+    data = ClipViews(chunks, range(len(targets)), targets, train=True, seed=config.seed, items=items,
+                     per_content=recipe.per_content, side=side)
+    steps = epochs * math.ceil(len(data) / config.batch_size)
+    cfg = replace(config, max_steps=min(steps, config.max_steps or steps))
+    fit = Trainer(PooledClips(net), FinetuneLoss(within=recipe.within), data, None, cfg, checkpoint).fit()
+    return {"clips": len(items), "contents": len({i.content for i in items}), "epochs": epochs, "steps": fit.steps}
+
+
 def train(name: str, out: str | Path, set_dir: str | Path, config: TrainConfig, hidden: int | None = None,
           backbone: str | None = None, run_dir: str | Path | None = None, command: str = "",
           train_stages: int | None = None) -> Fit:
@@ -344,6 +364,11 @@ def train(name: str, out: str | Path, set_dir: str | Path, config: TrainConfig, 
     run_key = hashlib.sha256(run_spec.encode()).hexdigest()[:12]
     fit = Trainer(PooledClips(net), FinetuneLoss(within=recipe.within), train_set, val_set, config,
                   views_dir / f"run-{run_key}.pt").fit()
+    refit = None
+    if recipe.refit and val_items and fit.best_epoch:
+        net = start_net(recipe, hidden, backbone, train_stages)[0]
+        refit = refit_all(recipe, net, chunks, train_items + val_items, targets, side, config, fit.best_epoch,
+                          views_dir / f"run-{run_key}-refit.pt")
     trained = (f"stages {5 - train_stages}-4 trained with the head; the others and all BatchNorm statistics frozen"
                if train_stages else "frozen")
     training = {"set": manifest.root.name, "set_sha256": manifest.sha256, "label": recipe.label,
@@ -352,7 +377,9 @@ def train(name: str, out: str | Path, set_dir: str | Path, config: TrainConfig, 
                 "train_contents": len({i.content for i in train_items}),
                 "val_contents": len({i.content for i in val_items}), "epochs": fit.epochs, "steps": fit.steps,
                 "best_epoch": fit.best_epoch, "val_srcc": fit.best_srcc if math.isfinite(fit.best_srcc) else None,
-                "stopped": fit.stopped, "train_config": asdict(config)}
+                "stopped": fit.stopped, "train_config": asdict(config),
+                **({"refit": {**refit, "note": "the shipped network: trained again on the training and validation "
+                              "contents together for the epochs validation chose"}} if refit else {})}
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(net.export({"command": command, "model": name, **training}), out)
