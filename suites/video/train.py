@@ -23,7 +23,10 @@ random; their mean score is trained against the clip's label with L1 + PLCC + ra
 the frames of the scoring pass and pools them as the runner does. A fixed fifth of the training contents
 validates (model selection, early stopping); the held-out test contents are never read. ``pgc`` and ``game``
 then train once more from scratch on the training and validation contents together, for the epochs validation
-chose (``refit``), and ship that network: their heads are short of contents more than of anything else.
+chose (``refit``), and ship that network: their heads are short of contents more than of anything else, and
+their validation curves are flat around the chosen epoch, so that epoch count carries over. ``ugc``'s peaks at
+one epoch (see docs/video.md), and ``pgc-fr`` reads only how a clip differs from its source: both ship the
+validated network.
 """
 from __future__ import annotations
 
