@@ -8,6 +8,7 @@ block-level quantiser deltas live later in the header and in the tile data and a
 """
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -227,7 +228,7 @@ def key_frame_q_index(extradata: bytes, packet: bytes) -> int | None:
     config = extradata[4:] if len(extradata) > 4 and extradata[0] == 0x81 else b""  # av1C marker and version 1
     sequence = None
     try:
-        for kind, temporal, spatial, payload in [*_obus(config), *_obus(packet)]:
+        for kind, temporal, spatial, payload in itertools.chain(_obus(config), _obus(packet)):
             if kind == _SEQUENCE_HEADER:
                 sequence = _parse_sequence(BitReader(payload))
             elif kind in (_FRAME_HEADER, _FRAME):
