@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import os
 import sys
 import time
@@ -402,7 +401,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _train_video(args: argparse.Namespace) -> int:
     from common.data.sources import data_dir
     from common.train import TrainConfig
-    from common.weights import weights_dir
+    from common.weights import load_state, weights_dir
     from suites.video.train import RECIPES, SETTINGS, train
 
     recipe = RECIPES[args.recipe]
@@ -416,8 +415,9 @@ def _train_video(args: argparse.Namespace) -> int:
     run = data_dir() / "runs" / (args.recipe + ("-small" if args.small else ""))
     fit = train(args.recipe, out, set_dir, config, run_dir=run, command="dqa " + " ".join(args.argv),
                 train_stages=args.train_stages)
-    refit = (f"; then trained again on the training and validation contents for {fit.best_epoch} epochs, which "
-             "ships" if recipe.refit and math.isfinite(fit.best_srcc) else "")
+    refit = load_state(out)["config"].get("refit")
+    refit = (f"; then trained again on all {refit['clips']} clips (training and validation contents) for "
+             f"{refit['epochs']} epochs, which ships" if refit else "")
     print(f"{out}: {fit.epochs} epochs, {fit.steps} steps, stopped by {fit.stopped}; "
           f"best validation SRCC {fit.best_srcc:.3f} at epoch {fit.best_epoch}{refit} (run folder {run})")
     return 0

@@ -14,8 +14,8 @@ mini-patches (gradients that cross a patch seam are left out). Output: (B, :data
 :func:`bitstream_cues` reads what the encoder spent (:class:`common.media.BitstreamStats`), as hybrid
 bitstream/pixel models do (ITU-T P.1204.3; Rao et al., "AVQBits", 2022): at a given quantiser bits per pixel
 rise with the content's detail and motion, so with the pixel cues they tell a hard content coded well from an
-easy one coded coarsely. Where it can be read (:class:`common.media.Quantiser`: H.264, HEVC and VP9), the first
-keyframe's quantiser says how coarsely the encoder quantised directly, as P.1204.3 reads QP.
+easy one coded coarsely. Where it can be read (:class:`common.media.Quantiser`: H.264, HEVC, VP9 and AV1), the
+first keyframe's quantiser says how coarsely the encoder quantised directly, as P.1204.3 reads QP.
 """
 from __future__ import annotations
 

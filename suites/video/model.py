@@ -12,7 +12,7 @@ The view size is set by the speed goal (DESIGN section 7): at 160 pixels the net
 the sampled 1080p frames on 2 CPU cores.
 
 A model with ``bitstream`` also reads what the encoder spent on the file (codec, bits per pixel of keyframes and
-other frames, coded size, and for H.264, HEVC and VP9 the first keyframe's quantiser;
+other frames, coded size, and for H.264, HEVC, VP9 and AV1 the first keyframe's quantiser;
 :func:`common.metrics.cues.bitstream_cues`), as hybrid models do: it lets a compression model tell a detailed
 content coded well from a plain one coded coarsely. Images, raw video and other codecs get the "unknown" input,
 which training also shows it (a fifth of the time).
@@ -119,8 +119,8 @@ def view_metrics(dist: Tensor, ref: Tensor, prev: Tensor) -> Tensor:
 
 def file_bitstream_cues(media: str | Path | np.ndarray) -> Tensor:
     """The bitstream cues of a media file (:func:`common.metrics.cues.bitstream_cues`): unknown for arrays, images
-    and raw video. For H.264, HEVC and VP9 they include the first keyframe's quantiser, which costs decoding that
-    frame (H.264, VP9; HEVC's is read while demuxing)."""
+    and raw video. For H.264, HEVC, VP9 and AV1 they include the first keyframe's quantiser, which costs decoding
+    that frame (H.264, VP9; HEVC's and AV1's are read while demuxing)."""
     if isinstance(media, np.ndarray) or media_kind(media) != "video":
         return bitstream_cues(None)
     stats = bitstream_stats(media)

@@ -3,8 +3,9 @@
 The pgc and game sets' clips are at most 360 lines high. This check makes, from the set's held-out images that are
 at least ``--lines`` high, 1-s pans at that height, and, as the set builder does, encodes each losslessly, then
 on a ladder of H.264, HEVC and VP9 rungs (the set's graded levels) from the decoded pan, labels each encode with
-VMAF against the lossless pan at the same size, and scores it with the model. It prints, and writes to ``--out``, every encode's VMAF and score, the
-SRCC and the mean (signed and absolute) error in VMAF points. Nothing here is trained on: it only reads.
+VMAF against the lossless pan at the same size, and scores it with the model. It prints, and writes to
+``--out``, every encode's VMAF and score, the SRCC and the mean (signed and absolute) error in VMAF points.
+Nothing here is trained on: it only reads.
 """
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ features learn the contents as much as their distortions, so no shipped recipe t
   carry across contents, and trains on batches of one content each, its pristine clip first, with a rank term
   inside each;
 - ``pgc`` and ``game`` read the fragment cues and each file's bitstream cues (codec, bits per pixel, coded size,
-  H.264, HEVC and VP9 keyframe quantiser: :func:`common.metrics.cues.bitstream_cues`), not the backbone; the
+  H.264, HEVC, VP9 and AV1 keyframe quantiser: :func:`common.metrics.cues.bitstream_cues`), not the backbone; the
   bitstream cues are replaced by the "unknown" input for a random fifth of the training samples, so that images
   and other codecs score from the pixels alone;
 - ``pgc-fr`` fuses only how the two sides differ (feature distances and classic metrics) with a linear head on
