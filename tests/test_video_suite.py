@@ -157,6 +157,25 @@ def test_a_no_reference_head_can_read_distortion_cues(tmp_path: Path) -> None:
         VideoNet(full_reference=True, cues=True)
 
 
+def test_views_a_network_does_not_read_are_left_black_and_change_nothing(tmp_path: Path) -> None:
+    """A cue-only head without the exposure cues (``pgc``, ``game``) never reads the whole-frame view, so scoring
+    skips scaling the frame down for it; heads that read it (deep features, exposure cues) still get it."""
+    frame = mediagen.image_content(400, 360)
+    full, black = frame_views(frame), frame_views(frame, whole=False)
+    assert torch.equal(black[0], full[0]) and not black[1].any() and full[1].any()
+    fragment_only = VideoNet(width=TINY["width"], hidden=TINY["hidden"], content=False, cues=True, exposure=False).eval()
+    assert not fragment_only.reads_whole
+    assert torch.equal(fragment_only(full[None]), fragment_only(black[None]))
+    for cfg in ({}, {"content": False, "cues": True}, {"full_reference": True}):
+        assert VideoNet(width=TINY["width"], hidden=TINY["hidden"], **cfg).reads_whole
+    path = tmp_path / "fragment-cues.pt"
+    torch.save(fragment_only.export(), path)
+    model = load_model("pgc", device="cpu", weights=str(path))
+    assert not model.prepare(frame, None, {})[1].any()
+    assert model.train_views(frame, np.random.default_rng(0), {})[0].any()
+    assert load_model("ugc", device="cpu", weights=str(tiny_weights(tmp_path / "deep.pt"))).prepare(frame, None, {})[1].any()
+
+
 def test_a_bitstream_head_reads_each_files_bitstream_cues(tmp_path: Path) -> None:
     """``bitstream=True``: the head also reads the file's bitstream cues, from ``begin``; images and raw video get
     the unknown input; the network refuses input without them."""

@@ -68,18 +68,20 @@ def display_frame(frame: np.ndarray) -> np.ndarray:
     return _resize(img, (max(DISPLAY_LINES, round(w * s)), max(DISPLAY_LINES, round(h * s))), Image.BICUBIC)
 
 
-def frame_views_uint8(frame: np.ndarray, generator: torch.Generator | None = None) -> Tensor:
+def frame_views_uint8(frame: np.ndarray, generator: torch.Generator | None = None, whole: bool = True) -> Tensor:
     """(2, 3, SIDE, SIDE) uint8: fragments (cell-centred, or at random cell positions with a generator) and the
-    whole frame (what training caches)."""
+    whole frame (what training caches). ``whole=False`` leaves the second view black, for networks that never read
+    it (:attr:`VideoNet.reads_whole`): scaling the full frame down is most of the cost of these views."""
     img = np.require(display_frame(frame), requirements="W")  # decoded images can be read-only; torch wants writable
     frag = fragments(torch.from_numpy(img).permute(2, 0, 1), GRID, PATCH, generator)
-    whole = torch.from_numpy(_resize(img, (SIDE, SIDE), Image.BILINEAR)).permute(2, 0, 1)
-    return torch.stack([frag, whole])
+    if not whole:
+        return torch.stack([frag, torch.zeros_like(frag)])
+    return torch.stack([frag, torch.from_numpy(_resize(img, (SIDE, SIDE), Image.BILINEAR)).permute(2, 0, 1)])
 
 
-def frame_views(frame: np.ndarray, generator: torch.Generator | None = None) -> Tensor:
+def frame_views(frame: np.ndarray, generator: torch.Generator | None = None, whole: bool = True) -> Tensor:
     """:func:`frame_views_uint8` in [0, 1]: only the sampled pixels and the downscaled frame become float."""
-    return frame_views_uint8(frame, generator).float().div_(255)
+    return frame_views_uint8(frame, generator, whole).float().div_(255)
 
 
 def match_size(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -170,6 +172,12 @@ class VideoNet(QualityNet):
     @property
     def reads_backbone(self) -> bool:
         return self.content or self.full_reference
+
+    @property
+    def reads_whole(self) -> bool:
+        """Whether the whole-frame view (the second) reaches the output: through the backbone, or through the exposure
+        and colour cues."""
+        return self.full_reference or self.content or (self.cues and self.exposure)
 
     @property
     def input_views(self) -> int:
@@ -269,11 +277,11 @@ class VideoModel(QualityModel):
         return views, bitstream_cues(None) if side is None else side
 
     def prepare(self, frame: np.ndarray, ref: np.ndarray | None, state: dict[str, Any]) -> Prepared:
-        return self.with_side(frame_views(frame), state)
+        return self.with_side(frame_views(frame, whole=self.net.reads_whole), state)
 
     def train_views(self, frame: np.ndarray, rng: np.random.Generator, state: dict[str, Any]) -> Prepared:
         """Training input of one frame: fragments at random cell positions, both views flipped together at random."""
-        views = frame_views(frame, torch.Generator().manual_seed(int(rng.integers(2**31))))
+        views = frame_views(frame, torch.Generator().manual_seed(int(rng.integers(2**31))), self.net.reads_whole)
         return self.with_side(views.flip(-1) if rng.random() < 0.5 else views, state)
 
 
