@@ -43,6 +43,7 @@ QUEUE_BYTES = 64 << 20  # prepared frames waiting for the model: a few batches, 
 # input held it at ~0.7 GB at unchanged speed (tried: trimming per batch, 30% slower; a fixed mmap threshold,
 # 2x slower for SSIM; per-thread arena limits, no effect).
 TRIM_BYTES = 128 << 20
+IDLE_FLUSH_S = 0.02  # frames waiting this long for more run as a smaller batch
 ARRAY_PATH = "<array>"
 ARRAY_FPS = 25.0  # frame rate assumed for clip arrays
 Scored = list[tuple[int, int, torch.Tensor | Exception]]  # (job, frame index, model output or the error raised)
@@ -476,7 +477,7 @@ def run_jobs(model: Model, jobs: Sequence[Job], opts: ScoreOptions = ScoreOption
 
     try:
         while len(results) < len(jobs):
-            msg = q.get(timeout=0.02 if batcher.buckets else 0.5)
+            msg = q.get(timeout=IDLE_FLUSH_S if batcher.buckets else 0.5)
             if msg is None:
                 collect(batcher.flush())
                 continue

@@ -147,6 +147,22 @@ def test_video_build_small_with_vmaf(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert all(r["split"] == "train" for r in rows)
 
 
+def test_ugc_pans_never_scale_a_small_photo_up(tmp_path: Path) -> None:
+    from suites.video.data import clip_or_pan, pan_window
+
+    assert pan_window((1280, 720), (854, 480), native=True) == (854, 480)  # a large image: the target window
+    assert pan_window((512, 384), (854, 480), native=True) == (460, 344)
+    assert pan_window((512, 384), (854, 480), native=False) == (854, 480)
+    img = _img("astronaut")[:300, :380]
+    Image.fromarray(img).save(tmp_path / "small.png")
+    frames, fps = clip_or_pan(1.0, 480, native=True)(tmp_path / "small.png")
+    assert fps == 30 and len(frames) == 30 and frames[0].shape == (270, 342, 3)
+    first, last = frames[0], frames[-1]
+    assert np.array_equal(first, img[:270, :342]) and np.array_equal(last, img[10:280, 38:380])  # pixels as taken
+    stretched, _ = clip_or_pan(1.0, 480)(tmp_path / "small.png")
+    assert stretched[0].shape == (480, 852, 3)
+
+
 def test_build_refuses_missing_sources(tmp_path: Path) -> None:
     from common.errors import DqaError
 

@@ -45,15 +45,29 @@ def is_camera_content(e: Entry) -> bool:
     return is_real_clip(e) or e.tag == "photo"
 
 
-def clip_or_pan(seconds: float, height: int):
-    """A ``make_clip``: clips as they are (first ``seconds``, at most ``height`` lines), images as a slow pan."""
+def pan_window(image: tuple[int, int], target: tuple[int, int], native: bool) -> tuple[int, int]:
+    """The (w, h) window a pan moves over an ``image`` of (w, h), for a ``target`` (w, h) clip: the target where the
+    image holds it. ``native``: in a smaller image, at most nine tenths of each side of it, so that the source keeps
+    its own scale and the window still moves; otherwise the target, the image being stretched up to it first."""
+    if not native or all(s >= t for s, t in zip(image, target)):
+        return target
+    w, h = (min(t, max(2, int(0.9 * s) // 2 * 2)) for s, t in zip(image, target))
+    return w, h
+
+
+def clip_or_pan(seconds: float, height: int, native: bool = False):
+    """A ``make_clip``: clips as they are (first ``seconds``, at most ``height`` lines), images as a slow pan of a 16:9
+    window ``height`` lines high over the image scaled to 1.5x that height. ``native``: never scale an image up; one
+    smaller than that window is panned by a window that fits inside it (:func:`pan_window`), so that a pristine clip
+    is as sharp as its source. Without it a smaller image is stretched (bicubic, per axis) to the window first."""
     read = clip_reader(seconds, height)
-    w, h = height * 16 // 9 // 2 * 2, height
+    target = (height * 16 // 9 // 2 * 2, height)
 
     def make(path: Path) -> tuple[list[np.ndarray], float]:
         if path.suffix.lower() in VIDEO_EXTS:
             return read(path)
         img = fit_height(load_source(path), height * 3 // 2)
+        w, h = pan_window((img.shape[1], img.shape[0]), target, native)
         if img.shape[0] < h or img.shape[1] < w:
             img = np.asarray(Image.fromarray(img).resize((max(w, img.shape[1]), max(h, img.shape[0])), Image.BICUBIC))
         n = int(round(seconds * PAN_FPS))
@@ -61,12 +75,13 @@ def clip_or_pan(seconds: float, height: int):
         ys = np.linspace(0, (img.shape[0] - h) // 3, n).round().astype(int)
         return [fit_height(np.ascontiguousarray(img[y:y + h, x:x + w]), height) for x, y in zip(xs, ys)], PAN_FPS
 
-    make.__doc__ = f"clips: {read.__doc__}; images: a {seconds:g} s pan of a {w}x{h} window"
+    how = "at most 9/10 of a smaller image, never scaled up" if native else "smaller images stretched to it"
+    make.__doc__ = f"clips: {read.__doc__}; images: a {seconds:g} s pan of a {target[0]}x{target[1]} window ({how})"
     return make
 
 
 register_recipe(Recipe(
-    suite="ugc", media="video", select=is_camera_content, make_clip=clip_or_pan(1.0, 480),
+    suite="ugc", media="video", select=is_camera_content, make_clip=clip_or_pan(1.0, 480, native=True),
     distortions=("h264", "ladder", "motion_blur", "defocus_blur", "sensor_noise", "low_light", "brightness",
                  "contrast", "saturation", "defocus_blur@2+sensor_noise", "low_light@2+motion_blur",
                  "brightness@2+defocus_blur"),
