@@ -43,7 +43,10 @@ QUEUE_BYTES = 64 << 20  # prepared frames waiting for the model: a few batches, 
 # input held it at ~0.7 GB at unchanged speed (tried: trimming per batch, 30% slower; a fixed mmap threshold,
 # 2x slower for SSIM; per-thread arena limits, no effect).
 TRIM_BYTES = 128 << 20
-IDLE_FLUSH_S = 0.02  # frames waiting this long for more run as a smaller batch
+# frames left waiting this long for more run as a smaller batch. On 2 CPU cores a file's keyframes arrive about 35 ms
+# apart, and at 0.02 s nearly every frame ran alone, where the network costs about twice the CPU per frame that it
+# does in a batch of 8 (docs/video.md, "Speed")
+IDLE_FLUSH_S = 0.1
 ARRAY_PATH = "<array>"
 ARRAY_FPS = 25.0  # frame rate assumed for clip arrays
 Scored = list[tuple[int, int, torch.Tensor | Exception]]  # (job, frame index, model output or the error raised)

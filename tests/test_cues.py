@@ -61,6 +61,26 @@ def test_cues_ignore_patch_seams_and_refuse_bad_views(clean: np.ndarray) -> None
         distortion_cues(v[:, :, :150, :150], v[:, :, :150, :150])
 
 
+def test_the_fast_blur_and_quantiles_give_the_reference_values() -> None:
+    """The cues' shifted-sum blur and partial-selection quantiles are speed-ups of conv2d and torch.quantile: the
+    same values, bit for bit."""
+    from common.metrics.cues import _blur, _quantiles
+
+    g = torch.rand(3, 1, 64, 64, generator=torch.Generator().manual_seed(0))
+    for sigma in (0.7, 1.5):
+        r = max(1, int(3 * sigma + 0.5))
+        t = torch.arange(-r, r + 1, dtype=g.dtype)
+        k = torch.exp(-t ** 2 / (2 * sigma ** 2))
+        k = k / k.sum()
+        ref = torch.nn.functional.conv2d(torch.nn.functional.pad(g, (r, r, 0, 0), mode="reflect"), k.view(1, 1, 1, -1))
+        ref = torch.nn.functional.conv2d(torch.nn.functional.pad(ref, (0, 0, r, r), mode="reflect"), k.view(1, 1, -1, 1))
+        assert torch.allclose(_blur(g, sigma), ref, atol=1e-6)
+    for n in (1, 2, 25, 25600):
+        x = torch.rand(4, n, generator=torch.Generator().manual_seed(n))
+        qs = (0.0, 0.05, 0.2, 0.5, 0.8, 0.95, 1.0)
+        assert torch.equal(_quantiles(x, qs), torch.quantile(x, torch.tensor(qs), dim=1))
+
+
 def test_bitstream_cues_read_what_the_encoder_spent(tmp_path: Path) -> None:
     fine = mediagen.make_clip(tmp_path / "fine.mp4", n_frames=20, size=(128, 96), gop=10)
     coarse = mediagen.make_clip(tmp_path / "coarse.mp4", n_frames=20, size=(128, 96), gop=10, options={"crf": "45"})

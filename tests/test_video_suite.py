@@ -161,14 +161,15 @@ def test_views_a_network_does_not_read_are_left_black_and_change_nothing(tmp_pat
     """A cue-only head without the exposure cues (``pgc``, ``game``) never reads the whole-frame view, so scoring
     skips scaling the frame down for it; heads that read it (deep features, exposure cues) still get it."""
     frame = mediagen.image_content(400, 360)
-    full, black = frame_views(frame), frame_views(frame, whole=False)
+    full, black = frame_views(frame), frame_views(frame, whole="none")
     assert torch.equal(black[0], full[0]) and not black[1].any() and full[1].any()
     fragment_only = VideoNet(width=TINY["width"], hidden=TINY["hidden"], content=False, cues=True,
                              exposure=False).eval()
-    assert not fragment_only.reads_whole
+    assert fragment_only.whole_view == "none"
     assert torch.equal(fragment_only(full[None]), fragment_only(black[None]))
-    for cfg in ({}, {"content": False, "cues": True}, {"full_reference": True}):
-        assert VideoNet(width=TINY["width"], hidden=TINY["hidden"], **cfg).reads_whole
+    for cfg, how in (({}, "area"), ({"content": False, "cues": True}, "sampled"), ({"full_reference": True}, "area"),
+                     ({"cues": True, "deep_views": 1}, "sampled"), ({"deep_views": 1}, "none")):
+        assert VideoNet(width=TINY["width"], hidden=TINY["hidden"], **cfg).whole_view == how
     path = tmp_path / "fragment-cues.pt"
     torch.save(fragment_only.export(), path)
     model = load_model("pgc", device="cpu", weights=str(path))
@@ -177,6 +178,35 @@ def test_views_a_network_does_not_read_are_left_black_and_change_nothing(tmp_pat
     assert trained[0].any() and not trained[1].any()
     deep = load_model("ugc", device="cpu", weights=str(tiny_weights(tmp_path / "deep.pt")))
     assert deep.prepare(frame, None, {})[1].any()
+    with pytest.raises(ValueError, match="whole must be one of"):
+        frame_views(frame, whole="black")
+
+
+def test_a_fragments_only_backbone_reads_the_whole_view_through_its_cues_alone(tmp_path: Path) -> None:
+    """``deep_views=1``: the backbone reads the fragments only (half its cost per frame) and the whole frame, taken
+    from a sparse pixel grid rather than scaled with antialiasing, reaches the head through the exposure cues."""
+    from common.metrics.cues import N_CUES
+
+    frame = np.clip(mediagen.image_content(1280, 720) + np.random.default_rng(0).normal(0, 30, (720, 1280, 3)), 0,
+                    255).astype(np.uint8)
+    area, sampled = frame_views(frame), frame_views(frame, whole="sampled")
+    assert torch.equal(area[0], sampled[0])
+    assert abs(area[1].mean() - sampled[1].mean()) < 0.02 and not torch.equal(area[1], sampled[1])
+    blind = VideoNet(width=TINY["width"], hidden=TINY["hidden"], deep_views=1).eval()
+    two = VideoNet(width=TINY["width"], hidden=TINY["hidden"]).eval()
+    assert blind.norm.num_features * 2 == two.norm.num_features
+    assert torch.equal(blind(area[None]), blind(frame_views(frame, whole="none")[None]))
+    net = VideoNet(width=TINY["width"], hidden=TINY["hidden"], cues=True, deep_views=1).eval()
+    assert net.norm.num_features == blind.norm.num_features + N_CUES
+    darker = sampled.clone()
+    darker[1] *= 0.5
+    assert not torch.equal(net(sampled[None]), net(darker[None]))  # the exposure cues see the whole view
+    path = tmp_path / "one-view.pt"
+    torch.save(net.export(), path)
+    model = load_model("ugc", device="cpu", weights=str(path))
+    assert model.net.deep_views == 1 and torch.equal(model.prepare(frame, None, {}), sampled)
+    with pytest.raises(ValueError, match="deep_views"):
+        VideoNet(full_reference=True, deep_views=1)
 
 
 def test_a_bitstream_head_reads_each_files_bitstream_cues(tmp_path: Path) -> None:

@@ -48,13 +48,39 @@ def _luma(x: Tensor) -> Tensor:
 
 
 def _blur(g: Tensor, sigma: float) -> Tensor:
-    """Separable Gaussian blur of (B, 1, H, W), reflected at the borders."""
+    """Separable Gaussian blur of (B, 1, H, W), reflected at the borders; as shifted in-place sums, which on the CPU
+    are several times faster than ``conv2d`` for these few taps and give the same values."""
     r = max(1, int(3 * sigma + 0.5))
     t = torch.arange(-r, r + 1, dtype=g.dtype, device=g.device)
     k = torch.exp(-t ** 2 / (2 * sigma ** 2))
-    k = k / k.sum()
-    g = F.conv2d(F.pad(g, (r, r, 0, 0), mode="reflect"), k.view(1, 1, 1, -1))
-    return F.conv2d(F.pad(g, (0, 0, r, r), mode="reflect"), k.view(1, 1, -1, 1))
+    taps = (k / k.sum()).tolist()
+    h, w = g.shape[-2:]
+    p = F.pad(g, (r, r, r, r), mode="reflect")
+    rows = p[..., :w] * taps[0]
+    for i in range(1, 2 * r + 1):
+        rows.add_(p[..., i:i + w], alpha=taps[i])
+    out = rows[..., :h, :] * taps[0]
+    for i in range(1, 2 * r + 1):
+        out.add_(rows[..., i:i + h, :], alpha=taps[i])
+    return out
+
+
+def _quantiles(x: Tensor, qs: tuple[float, ...]) -> Tensor:
+    """``torch.quantile(x, qs, dim=1)`` (linear interpolation), the same values, from a partial selection (``topk``)
+    of the lower or upper end rather than a full sort: (len(qs), B)."""
+    n = x.shape[1]
+    pos = torch.tensor(qs, dtype=x.dtype, device=x.device) * (n - 1)
+    out = []
+    for q, p, k in zip(qs, pos, pos.floor().long().tolist()):
+        hi = min(k + 1, n - 1)
+        if q <= 0.5:
+            v = x.topk(hi + 1, dim=1, largest=False).values
+            below, above = v[:, k], v[:, hi]
+        else:
+            v = x.topk(n - k, dim=1).values  # descending: sorted index j sits at n - 1 - j
+            below, above = v[:, n - 1 - k], v[:, n - 1 - hi]
+        out.append(torch.lerp(below, above, p - k))
+    return torch.stack(out)
 
 
 def _patch_gradient_energy(g: Tensor, patch: int) -> Tensor:
@@ -95,7 +121,7 @@ def distortion_cues(fragments: Tensor, whole: Tensor, patch: int = 32, exposure:
     cues = []
     for sigma in BLUR_SIGMAS:
         kept = _patch_gradient_energy(_blur(g, sigma), patch) / (e0 + 1e-6)
-        cues += [kept.mean(1), *torch.quantile(kept, torch.tensor([0.2, 0.8], device=g.device), dim=1)]
+        cues += [kept.mean(1), *_quantiles(kept, (0.2, 0.8))]
     kernels = torch.tensor([[[0, 1, 0], [1, -4, 1], [0, 1, 0]], [[1, -2, 1], [-2, 4, -2], [1, -2, 1]]],
                            dtype=g.dtype, device=g.device).unsqueeze(1)
     lap, noise = F.conv2d(g, kernels).abs().flatten(2).mean(2).unbind(1)  # Laplacian; Immerkaer's noise operator
@@ -107,7 +133,7 @@ def distortion_cues(fragments: Tensor, whole: Tensor, patch: int = 32, exposure:
     hi, lo = whole.amax(1), whole.amin(1)
     rg, yb = whole[:, 0] - whole[:, 1], (whole[:, 0] + whole[:, 1]) / 2 - whole[:, 2]
     cues += [y.mean(1), y.std(1), (y < 0.02).float().mean(1), (y > 0.98).float().mean(1),
-             *torch.quantile(y, torch.tensor([0.05, 0.95], device=y.device), dim=1),
+             *_quantiles(y, (0.05, 0.95)),
              ((hi - lo) / (hi + 1e-3)).flatten(1).mean(1), torch.hypot(rg.flatten(1).std(1), yb.flatten(1).std(1))]
     return torch.stack(cues, 1)
 

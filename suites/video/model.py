@@ -68,18 +68,35 @@ def display_frame(frame: np.ndarray) -> np.ndarray:
     return _resize(img, (max(DISPLAY_LINES, round(w * s)), max(DISPLAY_LINES, round(h * s))), Image.BICUBIC)
 
 
-def frame_views_uint8(frame: np.ndarray, generator: torch.Generator | None = None, whole: bool = True) -> Tensor:
+WHOLE_VIEWS = ("area", "sampled", "none")  # how the whole-frame view is made: see frame_views_uint8
+
+
+def _sampled(img: np.ndarray) -> np.ndarray:
+    """The frame at SIDE x SIDE from every k-th pixel of every k-th line (nearest, aliased), then bilinear from the
+    SIDE to 2 x SIDE lines and columns left: a tenth of the cost of :func:`_resize` on 1080p, and about the same
+    exposure and colour statistics."""
+    h, w = img.shape[:2]
+    small = np.ascontiguousarray(img[::max(1, h // SIDE), ::max(1, w // SIDE)])
+    return _resize(small, (SIDE, SIDE), Image.BILINEAR)
+
+
+def frame_views_uint8(frame: np.ndarray, generator: torch.Generator | None = None, whole: str = "area") -> Tensor:
     """(2, 3, SIDE, SIDE) uint8: fragments (cell-centred, or at random cell positions with a generator) and the
-    whole frame (what training caches). ``whole=False`` leaves the second view black, for networks that never read
-    it (:attr:`VideoNet.reads_whole`): scaling the full frame down is most of the cost of these views."""
+    whole frame (what training caches). ``whole`` says how the second view is made (:attr:`VideoNet.whole_view`):
+    ``"area"`` scales the frame down with antialiasing, for a backbone to read; ``"sampled"`` from a sparse pixel
+    grid, for the exposure and colour cues alone; ``"none"`` leaves it black, for networks that never read it.
+    Scaling the full frame down with antialiasing is most of the cost of these views."""
+    if whole not in WHOLE_VIEWS:
+        raise ValueError(f"whole must be one of {', '.join(WHOLE_VIEWS)}, got {whole!r}")
     img = np.require(display_frame(frame), requirements="W")  # decoded images can be read-only; torch wants writable
     frag = fragments(torch.from_numpy(img).permute(2, 0, 1), GRID, PATCH, generator)
-    if not whole:
+    if whole == "none":
         return torch.stack([frag, torch.zeros_like(frag)])
-    return torch.stack([frag, torch.from_numpy(_resize(img, (SIDE, SIDE), Image.BILINEAR)).permute(2, 0, 1)])
+    small = _resize(img, (SIDE, SIDE), Image.BILINEAR) if whole == "area" else _sampled(img)
+    return torch.stack([frag, torch.from_numpy(small).permute(2, 0, 1)])
 
 
-def frame_views(frame: np.ndarray, generator: torch.Generator | None = None, whole: bool = True) -> Tensor:
+def frame_views(frame: np.ndarray, generator: torch.Generator | None = None, whole: str = "area") -> Tensor:
     """:func:`frame_views_uint8` in [0, 1]: only the sampled pixels and the downscaled frame become float."""
     return frame_views_uint8(frame, generator, whole).float().div_(255)
 
@@ -140,12 +157,14 @@ class VideoNet(QualityNet):
     frame (:func:`common.metrics.cues.distortion_cues`), which carry across contents better than deep features do;
     ``exposure=False`` keeps only the fragment cues (blur, detail, noise, blocks), leaving out the whole view's
     exposure and colour, which codec ladders do not change. ``bitstream`` (no-reference) adds the file's bitstream
-    cues. Input (B, V, 3, H, W): the V distorted views, then (FR) the V reference views, then (``metrics``) the V
-    views of the reference frame before; with ``bitstream``, the pair (views, (B, N_BITSTREAM) bitstream cues)."""
+    cues. ``deep_views=1`` (no-reference): the backbone reads the fragments only, and the whole view reaches the head
+    through the exposure and colour cues alone, which halves the network's cost. Input (B, V, 3, H, W): the V
+    distorted views, then (FR) the V reference views, then (``metrics``) the V views of the reference frame before;
+    with ``bitstream``, the pair (views, (B, N_BITSTREAM) bitstream cues)."""
 
     def __init__(self, width: float = 0.375, blocks: tuple[int, int, int, int] = (2, 2, 2, 2), hidden: int = 256,
                  views: int = 2, full_reference: bool = False, metrics: bool = False, content: bool = True,
-                 cues: bool = False, bitstream: bool = False, exposure: bool = True) -> None:
+                 cues: bool = False, bitstream: bool = False, exposure: bool = True, deep_views: int | None = None) -> None:
         if metrics and not full_reference:
             raise ValueError("view metrics compare with a reference: they need full_reference=True")
         if not (content or full_reference or cues):
@@ -157,13 +176,17 @@ class VideoNet(QualityNet):
             raise ValueError("bitstream cues are for no-reference networks")
         if not (exposure or cues):
             raise ValueError("exposure=False chooses among the distortion cues: it needs cues=True")
-        units = (2 * content + full_reference) * views  # pooled mean/std (2 half-units), LPIPS distances (1)
+        deep_views = views if deep_views is None else deep_views
+        if deep_views != views and (full_reference or not content or deep_views != 1):
+            raise ValueError(f"deep_views={deep_views}: a no-reference network with content features reads all "
+                             f"{views} views or the fragments alone (deep_views=1)")
+        units = 2 * content * deep_views + full_reference * views  # pooled mean/std (2 half-units), LPIPS distances
         with warnings.catch_warnings():
             if not units:  # no pooled features (cues only): the base head, replaced below, is empty
                 warnings.filterwarnings("ignore", "Initializing zero-element tensors")
             super().__init__(width, blocks, hidden, inputs=units, input_unit=0.5)
         self.views, self.full_reference, self.metrics, self.content = views, full_reference, metrics, content
-        self.cues, self.bitstream, self.exposure = cues, bitstream, exposure
+        self.cues, self.bitstream, self.exposure, self.deep_views = cues, bitstream, exposure, deep_views
         if metrics or cues or bitstream:
             n_cues = N_CUES if exposure else N_FRAGMENT_CUES
             d = self.norm.num_features + views * len(VIEW_METRICS) * metrics + n_cues * cues + N_BITSTREAM * bitstream
@@ -174,10 +197,13 @@ class VideoNet(QualityNet):
         return self.content or self.full_reference
 
     @property
-    def reads_whole(self) -> bool:
-        """Whether the whole-frame view (the second) reaches the output: through the backbone, or through the exposure
-        and colour cues."""
-        return self.full_reference or self.content or (self.cues and self.exposure)
+    def whole_view(self) -> str:
+        """How the whole-frame view (the second) must be made (see :func:`frame_views_uint8`): ``"area"`` where the
+        backbone reads it, ``"sampled"`` where only the exposure and colour cues do, ``"none"`` where it never reaches
+        the output."""
+        if self.full_reference or (self.content and self.deep_views == self.views):
+            return "area"
+        return "sampled" if self.cues and self.exposure else "none"
 
     @property
     def input_views(self) -> int:
@@ -187,7 +213,7 @@ class VideoNet(QualityNet):
     def config(self) -> dict[str, Any]:
         return {**super().config(), "views": self.views, "full_reference": self.full_reference,
                 "metrics": self.metrics, "content": self.content, "cues": self.cues, "bitstream": self.bitstream,
-                "exposure": self.exposure}
+                "exposure": self.exposure, "deep_views": self.deep_views}
 
     @classmethod
     def build(cls, cfg: dict[str, Any]) -> VideoNet:
@@ -195,7 +221,7 @@ class VideoNet(QualityNet):
         return cls(net.backbone.width, net.backbone.blocks, net.hidden, int(cfg.get("views", 2)),
                    bool(cfg.get("full_reference", False)), bool(cfg.get("metrics", False)),
                    bool(cfg.get("content", True)), bool(cfg.get("cues", False)), bool(cfg.get("bitstream", False)),
-                   bool(cfg.get("exposure", True)))
+                   bool(cfg.get("exposure", True)), cfg.get("deep_views"))
 
     def maps(self, x: Tensor) -> list[Tensor]:
         """(B, V, 3, H, W) views -> the backbone's stage maps, each (B * V, C, h, w)."""
@@ -220,7 +246,7 @@ class VideoNet(QualityNet):
             raise ValueError(f"expected (B, {self.input_views}, 3, H, W) views, got {tuple(x.shape)}")
         v = self.views
         if not self.full_reference:
-            parts = [self.head_input(self.maps(x))] if self.content else []
+            parts = [self.head_input(self.maps(x[:, :self.deep_views]), views=self.deep_views)] if self.content else []
             if self.cues:
                 parts.append(distortion_cues(x[:, 0], x[:, 1], PATCH, self.exposure))
             return torch.cat(parts, 1)
@@ -277,11 +303,11 @@ class VideoModel(QualityModel):
         return views, bitstream_cues(None) if side is None else side
 
     def prepare(self, frame: np.ndarray, ref: np.ndarray | None, state: dict[str, Any]) -> Prepared:
-        return self.with_side(frame_views(frame, whole=self.net.reads_whole), state)
+        return self.with_side(frame_views(frame, whole=self.net.whole_view), state)
 
     def train_views(self, frame: np.ndarray, rng: np.random.Generator, state: dict[str, Any]) -> Prepared:
         """Training input of one frame: fragments at random cell positions, both views flipped together at random."""
-        views = frame_views(frame, torch.Generator().manual_seed(int(rng.integers(2**31))), self.net.reads_whole)
+        views = frame_views(frame, torch.Generator().manual_seed(int(rng.integers(2**31))), self.net.whole_view)
         return self.with_side(views.flip(-1) if rng.random() < 0.5 else views, state)
 
 

@@ -73,7 +73,9 @@ class VideoRecipe:
     train) and the epochs. ``per_content`` > 0 fills each batch with groups of that many clips of one content, its
     pristine clip first, and ``within`` weighs a rank term inside each group, so that the head learns how a
     content's versions order, the pristine one included. ``refit``: once validation has chosen the epoch, train
-    the network again on the training and validation contents together (:func:`refit_all`) and ship that."""
+    the network again on the training and validation contents together (:func:`refit_all`) and ship that.
+    ``deep_views=1``: the backbone reads the fragments only, the whole view feeding the exposure cues alone
+    (:class:`VideoNet`)."""
 
     name: str
     set: str
@@ -90,6 +92,7 @@ class VideoRecipe:
     exposure: bool = True
     epochs: int = 15
     refit: bool = False
+    deep_views: int = 2
 
 
 RECIPES = {r.name: r for r in (
@@ -118,26 +121,29 @@ def content_seed(content: str) -> int:
     return int.from_bytes(hashlib.sha1(content.encode()).digest()[:4], "little")
 
 
-def clip_views(frames: list[np.ndarray], seed: int, size: tuple[int, int] | None = None) -> Tensor:
+def clip_views(frames: list[np.ndarray], seed: int, size: tuple[int, int] | None = None, whole: str = "area") -> Tensor:
     """(PASSES, frames, 2, 3, S, S) uint8 views: pass 0 as scored, later passes with fragments at random cell
-    positions (seeded by ``seed``, pass and frame). ``size`` (h, w): scale the frames to it first (FR)."""
+    positions (seeded by ``seed``, pass and frame). ``size`` (h, w): scale the frames to it first (FR). ``whole``:
+    how the whole view is made (:attr:`VideoNet.whole_view`)."""
     passes = []
     for p in range(PASSES):
         views = []
         for k, f in enumerate(frames):
             gen = torch.Generator().manual_seed((seed * 7919 + p) * 1009 + k) if p else None
-            views.append(frame_views_uint8(f if size is None else match_size(f, size), gen))
+            views.append(frame_views_uint8(f if size is None else match_size(f, size), gen, whole))
         passes.append(torch.stack(views))
     return torch.stack(passes)
 
 
-def item_views(item: Item, full_reference: bool, refs: dict[Path, tuple[Tensor, tuple[int, int]]]) -> Tensor:
+def item_views(item: Item, full_reference: bool, refs: dict[Path, tuple[Tensor, tuple[int, int]]],
+               whole: str = "area") -> Tensor:
     """(PASSES, FRAMES, V, 3, S, S) uint8 views of one clip; FR: the distorted views (scaled to the reference's
     size), then the reference's and those of the reference frame before each (for motion) at the same fragment
-    positions, the reference's kept in ``refs`` (the clips of a content come together, so one reference is kept)."""
+    positions, the reference's kept in ``refs`` (the clips of a content come together, so one reference is kept).
+    ``whole``: how a no-reference clip's whole view is made."""
     seed = content_seed(item.content)
     if not full_reference:
-        return clip_views(_frames(item.path), seed)
+        return clip_views(_frames(item.path), seed, whole=whole)
     ref = item.ref or item.path
     if ref not in refs:
         frames = _frames(ref)
@@ -148,11 +154,11 @@ def item_views(item: Item, full_reference: bool, refs: dict[Path, tuple[Tensor, 
     return torch.cat([clip_views(_frames(item.path), seed, size), ref_views], 2)
 
 
-def _cache_chunk(items: list[Item], full_reference: bool, path: Path) -> int:
+def _cache_chunk(items: list[Item], full_reference: bool, path: Path, whole: str = "area") -> int:
     """Write the views of ``items`` to the chunk file ``path`` (atomically); return how many clips."""
     torch.set_num_threads(1)  # one chunk per process
     refs: dict[Path, tuple[Tensor, tuple[int, int]]] = {}
-    views = np.stack([item_views(item, full_reference, refs).numpy() for item in items])
+    views = np.stack([item_views(item, full_reference, refs, whole).numpy() for item in items])
     tmp = path.with_suffix(".tmp.npy")
     np.save(tmp, views)
     tmp.replace(path)
@@ -160,10 +166,10 @@ def _cache_chunk(items: list[Item], full_reference: bool, path: Path) -> int:
 
 
 def cache_views(items: list[Item], full_reference: bool, cache: Path, progress: bool = True,
-                workers: int | None = None) -> list[np.ndarray]:
-    """The uint8 views of every item, cached in ``cache`` in chunks of CHUNK clips made by ``workers`` processes
-    (default: one per CPU core); a re-run reads the finished chunks. A list of memory-mapped
-    (n, PASSES, FRAMES, V, 3, S, S) arrays."""
+                workers: int | None = None, whole: str = "area") -> list[np.ndarray]:
+    """The uint8 views of every item (``whole``: how the whole view is made), cached in ``cache`` in chunks of CHUNK
+    clips made by ``workers`` processes (default: one per CPU core); a re-run reads the finished chunks. A list of
+    memory-mapped (n, PASSES, FRAMES, V, 3, S, S) arrays."""
     cache.mkdir(parents=True, exist_ok=True)
     parts = [items[k:k + CHUNK] for k in range(0, len(items), CHUNK)]
     paths = [cache / f"chunk{k:05d}.npy" for k in range(len(parts))]
@@ -173,11 +179,12 @@ def cache_views(items: list[Item], full_reference: bool, cache: Path, progress: 
     workers = min(workers or os.cpu_count() or 1, len(todo))
     if workers > 1:
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            for job in as_completed([pool.submit(_cache_chunk, parts[k], full_reference, paths[k]) for k in todo]):
+            for job in as_completed([pool.submit(_cache_chunk, parts[k], full_reference, paths[k], whole)
+                                     for k in todo]):
                 bar.update(job.result())
     else:
         for k in todo:
-            bar.update(_cache_chunk(parts[k], full_reference, paths[k]))
+            bar.update(_cache_chunk(parts[k], full_reference, paths[k], whole))
     bar.close()
     return [np.load(path, mmap_mode="r") for path in paths]
 
@@ -269,6 +276,8 @@ class PooledClips(nn.Module):
 def architecture(recipe: VideoRecipe, hidden: int, train_stages: int) -> str:
     """The manifest's one-line description of a recipe's network."""
     views = f"two {SIDE}x{SIDE} views per frame (fragments + whole frame)"
+    deep = views if recipe.deep_views == 2 else (f"the {SIDE}x{SIDE} fragments of each frame (the whole frame, sampled "
+                                                 "sparsely, feeds the exposure and colour cues only)")
     head = (f"BatchNorm + {'MLP' if hidden else 'linear'} head per frame, mean pooling (suites.video.model.VideoNet); "
             "fp16")
     bits = " and the file's bitstream cues" if recipe.bitstream else ""
@@ -278,7 +287,7 @@ def architecture(recipe: VideoRecipe, hidden: int, train_stages: int) -> str:
         return (f"{cues}{bits}, {head}; the backbone's deep "
                 "features are left out (on this set they learnt the training contents: docs/video.md)")
     return ("shared ResNet-18-family backbone (" + (f"last {train_stages} stages fine-tuned" if train_stages else
-                                                   "frozen") + f") on {views}"
+                                                   "frozen") + f") on {deep}"
             + (", with classic distortion cues (common.metrics.cues)" if recipe.cues else "") + bits
             + (f" of the distorted and the reference frame: {'pooled features, ' * recipe.content}LPIPS-style "
                "feature distances, PSNR, SSIM, VIF, GMSD and the reference's motion of each view"
@@ -304,7 +313,7 @@ def start_net(recipe: VideoRecipe, hidden: int, backbone: str | None, train_stag
     cfg = state["config"]
     net = VideoNet(float(cfg["width"]), tuple(cfg["blocks"]), hidden, full_reference=recipe.full_reference,
                    metrics=recipe.full_reference, content=recipe.content, cues=recipe.cues, bitstream=recipe.bitstream,
-                   exposure=recipe.exposure)
+                   exposure=recipe.exposure, deep_views=recipe.deep_views)
     net.backbone.load_state_dict({k: v.float() for k, v in state["backbone"].items()})
     net.freeze_backbone(train_stages)
     return net, sha
@@ -344,11 +353,13 @@ def train(name: str, out: str | Path, set_dir: str | Path, config: TrainConfig, 
     seed_everything(config.seed)
     net, backbone_sha = start_net(recipe, hidden, backbone, train_stages)
     version = FR_VIEWS_VERSION if recipe.full_reference else VIEWS_VERSION
-    key = hashlib.sha256(f"{manifest.sha256}|{recipe.full_reference}|{FRAMES}|{PASSES}|{SIDE}|{version}".encode())
+    whole = net.whole_view
+    spec = f"{manifest.sha256}|{recipe.full_reference}|{FRAMES}|{PASSES}|{SIDE}|{version}"
+    key = hashlib.sha256((spec + f"|{whole}" * (whole != "area")).encode())  # older keys stay
     run = Path(run_dir) if run_dir else manifest.root.parent.parent / "runs" / name
     train_items, val_items = split_items(items)
     views_dir = run / f"views-{key.hexdigest()[:12]}"  # one per set and view recipe
-    chunks = cache_views(train_items + val_items, recipe.full_reference, views_dir, config.progress)
+    chunks = cache_views(train_items + val_items, recipe.full_reference, views_dir, config.progress, whole=whole)
     targets = [i.labels[recipe.label] for i in train_items + val_items]
     n = len(train_items)
     if recipe.per_content and config.batch_size % recipe.per_content:
@@ -362,7 +373,8 @@ def train(name: str, out: str | Path, set_dir: str | Path, config: TrainConfig, 
     settings = {k: v for k, v in asdict(config).items() if k not in ("progress", "max_minutes", "device", "workers")}
     grouping = (recipe.cues, recipe.per_content, recipe.within)  # in the key only where set: older keys stay
     bitstream = ("bitstream", BITSTREAM_DROP, BPP_SIZE_EXPONENT, "quantiser", "hevc", "av1")
-    extra = grouping * any(grouping) + (bitstream,) * recipe.bitstream + (("fragment cues",),) * (not recipe.exposure)
+    extra = (grouping * any(grouping) + (bitstream,) * recipe.bitstream + (("fragment cues",),) * (not recipe.exposure)
+             + (("deep views", recipe.deep_views),) * (recipe.deep_views != 2))
     run_spec = repr((hidden, train_stages, recipe.content, backbone_sha, settings) + extra)
     run_key = hashlib.sha256(run_spec.encode()).hexdigest()[:12]
     fit = Trainer(PooledClips(net), FinetuneLoss(within=recipe.within), train_set, val_set, config,
