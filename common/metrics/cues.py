@@ -115,7 +115,7 @@ def distortion_cues(fragments: Tensor, whole: Tensor, patch: int = 32, exposure:
     if fragments.shape[-1] % patch or fragments.shape[-2] != fragments.shape[-1]:
         raise ValueError(f"distortion_cues wants square views made of {patch}-pixel patches, got "
                          f"{tuple(fragments.shape[-2:])}")
-    fragments, whole = fragments.float(), whole.float()
+    fragments, whole = fragments.float().contiguous(), whole.float().contiguous()  # channels-last input: 40% slower
     g = _luma(fragments)
     e0 = _patch_gradient_energy(g, patch)
     cues = []
