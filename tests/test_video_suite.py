@@ -341,6 +341,30 @@ def test_dqa_train_video_recipe(recipe: str, tmp_path_factory: pytest.TempPathFa
     assert all(torch.equal(a, again[k]) for k, a in state["quality"].items())
 
 
+def test_a_fragments_only_recipe_caches_sparse_whole_views(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """``deep_views=1`` trains on views whose whole frame is taken as scoring takes it (a sparse pixel grid), cached
+    apart from the antialiased views of the two-view recipe."""
+    from dataclasses import replace
+
+    from common.data.manifest import read_manifest
+    from suites.video.model import frame_views_uint8
+    from suites.video.train import _frames, split_items
+
+    root = tiny_set(tmp_path_factory.mktemp("set") / "pgc", test=0)
+    monkeypatch.setenv("DQA_DATA", str(tmp_path / "data"))
+    monkeypatch.setitem(RECIPES, "ugc", replace(RECIPES["ugc"], deep_views=1))
+    out = tmp_path / "ugc.pt"
+    assert main(["-q", "train", "ugc", "--set", str(root), "--out", str(out), "--epochs", "1", "--batch", "8"]) == 0
+    model = load_model("ugc", device="cpu", weights=str(out))
+    assert model.net.deep_views == 1 and model.net.whole_view == "sampled"
+    (views,) = (tmp_path / "data" / "runs" / "ugc").glob("views-*")
+    cached = np.load(views / "chunk00000.npy", mmap_mode="r")[0, 0, 0]  # first clip, scoring pass, first frame
+    first = split_items(read_manifest(root).select("train"))[0][0]
+    expected = frame_views_uint8(_frames(first.path)[0], whole="sampled")
+    assert np.array_equal(cached, expected.numpy())
+
+
 def test_grouped_order_fills_batches_with_one_content_each_pristine_first() -> None:
     """``per_content`` batches: each group of clips is one content, its pristine clip first, and an epoch is as
     long as the set; without it, a plain permutation."""

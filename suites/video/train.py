@@ -353,9 +353,9 @@ def train(name: str, out: str | Path, set_dir: str | Path, config: TrainConfig, 
     seed_everything(config.seed)
     net, backbone_sha = start_net(recipe, hidden, backbone, train_stages)
     version = FR_VIEWS_VERSION if recipe.full_reference else VIEWS_VERSION
-    whole = net.whole_view
+    whole = "sampled" if net.whole_view == "sampled" else "area"  # an unread view: any cache serves, so keep one
     spec = f"{manifest.sha256}|{recipe.full_reference}|{FRAMES}|{PASSES}|{SIDE}|{version}"
-    key = hashlib.sha256((spec + f"|{whole}" * (whole != "area")).encode())  # older keys stay
+    key = hashlib.sha256((spec + "|sampled" * (whole == "sampled")).encode())  # older keys stay
     run = Path(run_dir) if run_dir else manifest.root.parent.parent / "runs" / name
     train_items, val_items = split_items(items)
     views_dir = run / f"views-{key.hexdigest()[:12]}"  # one per set and view recipe
