@@ -10,14 +10,16 @@ import torch
 from PIL import Image
 
 from common.cli import TRAIN_RECIPES, main
+from common.data.manifest import read_manifest
 from common.errors import WeightsError
 from common.maps import quality_map
 from common.media import UniformKeyframes, keyframe_indices, parse_sampler, probe_video, read_media, sample_indices
 from common.registry import get_spec, load_model
 from common.runner import score_folder
 from common.weights import load_state
-from suites.video.model import DISPLAY_LINES, SIDE, VideoNet, display_frame, frame_views, view_metrics
-from suites.video.train import RECIPES
+from suites.video.model import (DISPLAY_LINES, SIDE, VideoNet, display_frame, frame_views, frame_views_uint8,
+                                view_metrics)
+from suites.video.train import RECIPES, _frames, split_items
 from tests import mediagen
 
 TINY = {"width": 0.125, "hidden": 16}
@@ -333,36 +335,17 @@ def test_dqa_train_video_recipe(recipe: str, tmp_path_factory: pytest.TempPathFa
     assert feats, "the views of the training clips are cached"
     assert np.load(feats[0], mmap_mode="r").shape[3] == (6 if recipe == "pgc-fr" else 2)  # FR: + previous reference
     model = load_model(recipe, device="cpu", weights=str(out))
+    if recipe == "ugc":  # fragments-only backbone: the whole view is cached as scoring takes it, from a sparse grid
+        assert model.net.deep_views == 1 and model.net.whole_view == "sampled"
+        first = split_items(read_manifest(root).select("train"))[0][0]
+        expected = frame_views_uint8(_frames(first.path)[0], whole="sampled")
+        assert np.array_equal(np.load(sorted(feats)[0], mmap_mode="r")[0, 0, 0], expected.numpy())
     test = root / "c0"
     r = model.score(test / "h264_3.mp4", ref=test / "pristine.mp4" if recipe == "pgc-fr" else None)
     assert r.ok and 0 <= r.score <= 100
     assert main(args) == 0  # a second run reuses the cached views and the finished checkpoints, training no further
     again = load_state(out)["quality"]
     assert all(torch.equal(a, again[k]) for k, a in state["quality"].items())
-
-
-def test_a_fragments_only_recipe_caches_sparse_whole_views(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    """``deep_views=1`` trains on views whose whole frame is taken as scoring takes it (a sparse pixel grid), cached
-    apart from the antialiased views of the two-view recipe."""
-    from dataclasses import replace
-
-    from common.data.manifest import read_manifest
-    from suites.video.model import frame_views_uint8
-    from suites.video.train import _frames, split_items
-
-    root = tiny_set(tmp_path_factory.mktemp("set") / "pgc", test=0)
-    monkeypatch.setenv("DQA_DATA", str(tmp_path / "data"))
-    monkeypatch.setitem(RECIPES, "ugc", replace(RECIPES["ugc"], deep_views=1))
-    out = tmp_path / "ugc.pt"
-    assert main(["-q", "train", "ugc", "--set", str(root), "--out", str(out), "--epochs", "1", "--batch", "8"]) == 0
-    model = load_model("ugc", device="cpu", weights=str(out))
-    assert model.net.deep_views == 1 and model.net.whole_view == "sampled"
-    (views,) = (tmp_path / "data" / "runs" / "ugc").glob("views-*")
-    cached = np.load(views / "chunk00000.npy", mmap_mode="r")[0, 0, 0]  # first clip, scoring pass, first frame
-    first = split_items(read_manifest(root).select("train"))[0][0]
-    expected = frame_views_uint8(_frames(first.path)[0], whole="sampled")
-    assert np.array_equal(cached, expected.numpy())
 
 
 def test_grouped_order_fills_batches_with_one_content_each_pristine_first() -> None:

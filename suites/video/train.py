@@ -6,9 +6,9 @@ full-reference label for ``ugc``, VMAF for ``pgc``, ``pgc-fr`` and ``game``. The
 the backbone's last stages, end to end on fragments as in FAST-VQA (Wu et al., ECCV 2022), the first stages and
 every BatchNorm statistic staying as pretrained (``--train-stages``). But fine-tuned on a few dozen contents, deep
 features learn the contents as much as their distortions, so no shipped recipe trains the backbone:
-- ``ugc`` reads the frozen backbone's features and classic distortion cues (:mod:`common.metrics.cues`), which
-  carry across contents, and trains on batches of one content each, its pristine clip first, with a rank term
-  inside each;
+- ``ugc`` reads the frozen backbone's features of the fragments (``deep_views=1``; the shipped weights, trained
+  before it, read both views) and classic distortion cues (:mod:`common.metrics.cues`), which carry across
+  contents, and trains on batches of one content each, its pristine clip first, with a rank term inside each;
 - ``pgc`` and ``game`` read the fragment cues and each file's bitstream cues (codec, bits per pixel, coded size,
   H.264, HEVC, VP9 and AV1 keyframe quantiser: :func:`common.metrics.cues.bitstream_cues`), not the backbone; the
   bitstream cues are replaced by the "unknown" input for a random fifth of the training samples, so that images
@@ -96,7 +96,7 @@ class VideoRecipe:
 
 
 RECIPES = {r.name: r for r in (
-    VideoRecipe("ugc", "ugc", "fused", cues=True, per_content=8, within=2.0),
+    VideoRecipe("ugc", "ugc", "fused", cues=True, per_content=8, within=2.0, deep_views=1),
     VideoRecipe("pgc", "pgc", "vmaf", content=False, cues=True, bitstream=True, exposure=False, epochs=40,
                 refit=True),
     VideoRecipe("pgc-fr", "pgc", "vmaf", full_reference=True, hidden=0, content=False),
