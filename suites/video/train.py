@@ -96,7 +96,7 @@ class VideoRecipe:
 
 
 RECIPES = {r.name: r for r in (
-    VideoRecipe("ugc", "ugc", "fused", cues=True, per_content=8, within=2.0, deep_views=1),
+    VideoRecipe("ugc", "ugc", "fused", cues=True, per_content=8, within=2.0, deep_views=1, epochs=10),
     VideoRecipe("pgc", "pgc", "vmaf", content=False, cues=True, bitstream=True, exposure=False, epochs=40,
                 refit=True),
     VideoRecipe("pgc-fr", "pgc", "vmaf", full_reference=True, hidden=0, content=False),
