@@ -164,7 +164,8 @@ class VideoNet(QualityNet):
 
     def __init__(self, width: float = 0.375, blocks: tuple[int, int, int, int] = (2, 2, 2, 2), hidden: int = 256,
                  views: int = 2, full_reference: bool = False, metrics: bool = False, content: bool = True,
-                 cues: bool = False, bitstream: bool = False, exposure: bool = True, deep_views: int | None = None) -> None:
+                 cues: bool = False, bitstream: bool = False, exposure: bool = True,
+                 deep_views: int | None = None) -> None:
         if metrics and not full_reference:
             raise ValueError("view metrics compare with a reference: they need full_reference=True")
         if not (content or full_reference or cues):
