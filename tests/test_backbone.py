@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from common.backbone import ResNetBackbone, fold_batchnorm, load_torchvision_checkpoint
+from common.reduce import mean_std
 from common.errors import WeightsError
 
 
@@ -85,3 +86,20 @@ def test_folded_batchnorm_gives_the_same_features() -> None:
         assert torch.allclose(net.pooled(x), folded.pooled(x), atol=1e-4, rtol=1e-4)
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())  # the original is untouched
+
+
+def test_mean_std_matches_torch_and_keeps_gradients_finite() -> None:
+    """The fast two-pass deviation gives torch's values on channels-last maps; under autograd a map of zeros (a
+    dead channel) gets a zero gradient, not NaN."""
+    x = torch.relu(torch.randn(4, 8, 10, 10) + 1).contiguous(memory_format=torch.channels_last)
+    x[:, 0] = 0
+    with torch.no_grad():
+        mean, std = mean_std(x, (2, 3))
+        ref_std, ref_mean = torch.std_mean(x, (2, 3), correction=0)
+        assert torch.allclose(mean, ref_mean, atol=1e-6) and torch.allclose(std, ref_std, atol=1e-6)
+        sample = mean_std(x.flatten(1), (1,), 1)[1]
+        assert torch.allclose(sample, x.flatten(1).std(1), atol=1e-6)
+    x.requires_grad_(True)
+    mean, std = mean_std(x, (2, 3))
+    (mean.sum() + std.sum()).backward()
+    assert torch.isfinite(x.grad).all()

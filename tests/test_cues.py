@@ -62,9 +62,9 @@ def test_cues_ignore_patch_seams_and_refuse_bad_views(clean: np.ndarray) -> None
 
 
 def test_the_fast_blur_and_quantiles_give_the_reference_values() -> None:
-    """The cues' shifted-sum blur and partial-selection quantiles are speed-ups of conv2d and torch.quantile: the
-    same values (the quantiles bit for bit)."""
-    from common.metrics.cues import _blur, _quantiles
+    """The cues' shifted-sum blur, Laplacian and noise operator and partial-selection quantiles are speed-ups of
+    conv2d and torch.quantile: the same values (the quantiles bit for bit)."""
+    from common.metrics.cues import _blur, _laplacian_and_noise, _quantiles
 
     g = torch.rand(3, 1, 64, 64, generator=torch.Generator().manual_seed(0))
     for sigma in (0.7, 1.5):
@@ -76,6 +76,11 @@ def test_the_fast_blur_and_quantiles_give_the_reference_values() -> None:
         rows = conv(pad(g, (r, r, 0, 0), mode="reflect"), k.view(1, 1, 1, -1))
         ref = conv(pad(rows, (0, 0, r, r), mode="reflect"), k.view(1, 1, -1, 1))
         assert torch.allclose(_blur(g, sigma), ref, atol=1e-6)
+    kernels = torch.tensor([[[0, 1, 0], [1, -4, 1], [0, 1, 0]], [[1, -2, 1], [-2, 4, -2], [1, -2, 1]]],
+                           dtype=g.dtype).unsqueeze(1)
+    lap, noise = torch.nn.functional.conv2d(g, kernels).abs().mean((2, 3)).unbind(1)
+    fast = _laplacian_and_noise(g)
+    assert torch.allclose(fast[0], lap, atol=1e-6) and torch.allclose(fast[1], noise, atol=1e-6)
     for n in (1, 2, 25, 25600):
         x = torch.rand(4, n, generator=torch.Generator().manual_seed(n))
         qs = (0.0, 0.05, 0.2, 0.5, 0.8, 0.95, 1.0)

@@ -211,6 +211,30 @@ def test_a_fragments_only_backbone_reads_the_whole_view_through_its_cues_alone(t
         VideoNet(full_reference=True, deep_views=1)
 
 
+def test_a_network_chooses_its_fragment_grid_and_older_weights_keep_five(tmp_path: Path) -> None:
+    """``grid``: the fragments' patches per side, which sets both views' side (grid x 32 pixels) and the network's
+    cost; scoring and fine-tuning take the views the weights were trained on, and weights saved before the grid was
+    a setting read as the 5x5 grid they used."""
+    frame = mediagen.image_content(1280, 720)
+    four = frame_views(frame, whole="sampled", grid=4)
+    assert four.shape == (2, 3, 128, 128) and frame_views(frame).shape == (2, 3, SIDE, SIDE)
+    net = VideoNet(width=TINY["width"], hidden=TINY["hidden"], cues=True, deep_views=1, grid=4).eval()
+    path = tmp_path / "grid4.pt"
+    torch.save(net.export(), path)
+    model = load_model("ugc", device="cpu", weights=str(path))
+    assert model.net.grid == 4 and torch.equal(model.prepare(frame, None, {}), four)
+    assert model.train_views(frame, np.random.default_rng(0), {}).shape == (2, 3, 128, 128)
+    assert model.score(frame).ok
+    old = net.export()
+    del old["config"]["grid"]
+    assert VideoNet.build(old["config"]).grid == 5
+    for bad in (0, 12, 4.0):
+        with pytest.raises(ValueError, match="grid must be"):
+            frame_views(frame, grid=bad)
+        with pytest.raises(ValueError, match="grid must be"):
+            VideoNet(grid=bad)
+
+
 def test_a_bitstream_head_reads_each_files_bitstream_cues(tmp_path: Path) -> None:
     """``bitstream=True``: the head also reads the file's bitstream cues, from ``begin``; images and raw video get
     the unknown input; the network refuses input without them."""
@@ -335,10 +359,11 @@ def test_dqa_train_video_recipe(recipe: str, tmp_path_factory: pytest.TempPathFa
     assert feats, "the views of the training clips are cached"
     assert np.load(feats[0], mmap_mode="r").shape[3] == (6 if recipe == "pgc-fr" else 2)  # FR: + previous reference
     model = load_model(recipe, device="cpu", weights=str(out))
-    if recipe == "ugc":  # fragments-only backbone: the whole view is cached as scoring takes it, from a sparse grid
-        assert model.net.deep_views == 1 and model.net.whole_view == "sampled"
+    if recipe == "ugc":  # fragments-only backbone on a 4x4 grid; views cached as scoring takes them (sparse whole)
+        assert model.net.deep_views == 1 and model.net.whole_view == "sampled" and model.net.grid == 4
         first = split_items(read_manifest(root).select("train"))[0][0]
-        expected = frame_views_uint8(_frames(first.path)[0], whole="sampled")
+        expected = frame_views_uint8(_frames(first.path)[0], whole="sampled", grid=4)
+        assert expected.shape == (2, 3, 128, 128)
         assert np.array_equal(np.load(sorted(feats)[0], mmap_mode="r")[0, 0, 0], expected.numpy())
     test = root / "c0"
     r = model.score(test / "h264_3.mp4", ref=test / "pristine.mp4" if recipe == "pgc-fr" else None)

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from common.media import BitstreamStats, Quantiser
+from common.reduce import mean_std
 
 BLUR_SIGMAS = (0.7, 1.5)  # pseudo-references: the fragments blurred again
 BLOCK = 8  # the coding block whose seams blockiness looks for
@@ -43,8 +44,19 @@ BPP_SIZE_EXPONENT = 0.35
 
 
 def _luma(x: Tensor) -> Tensor:
-    w = torch.tensor(_LUMA, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-    return (x * w).sum(1, keepdim=True)
+    r, g, b = _LUMA
+    return (x[:, 0:1] * r).add_(x[:, 1:2], alpha=g).add_(x[:, 2:3], alpha=b)
+
+
+def _laplacian_and_noise(g: Tensor) -> tuple[Tensor, Tensor]:
+    """Mean absolute response of (B, 1, H, W) to the 3x3 Laplacian and to Immerkaer's noise operator (the outer
+    product of two second differences), valid positions only: (B,) each. As shifted sums: the same values as
+    ``conv2d`` within float rounding, at a fifth of its time on the CPU for one channel."""
+    c = g[..., 1:-1, 1:-1]
+    lap = g[..., :-2, 1:-1] + g[..., 2:, 1:-1] + g[..., 1:-1, :-2] + g[..., 1:-1, 2:] - 4 * c
+    dx = g[..., :, :-2] - 2 * g[..., :, 1:-1] + g[..., :, 2:]
+    noise = dx[..., :-2, :] - 2 * dx[..., 1:-1, :] + dx[..., 2:, :]
+    return lap.abs().mean((1, 2, 3)), noise.abs().mean((1, 2, 3))
 
 
 def _blur(g: Tensor, sigma: float) -> Tensor:
@@ -122,9 +134,7 @@ def distortion_cues(fragments: Tensor, whole: Tensor, patch: int = 32, exposure:
     for sigma in BLUR_SIGMAS:
         kept = _patch_gradient_energy(_blur(g, sigma), patch) / (e0 + 1e-6)
         cues += [kept.mean(1), *_quantiles(kept, (0.2, 0.8))]
-    kernels = torch.tensor([[[0, 1, 0], [1, -4, 1], [0, 1, 0]], [[1, -2, 1], [-2, 4, -2], [1, -2, 1]]],
-                           dtype=g.dtype, device=g.device).unsqueeze(1)
-    lap, noise = F.conv2d(g, kernels).abs().flatten(2).mean(2).unbind(1)  # Laplacian; Immerkaer's noise operator
+    lap, noise = _laplacian_and_noise(g)
     cues += [torch.log(e0.mean(1) + 1e-6), torch.log(noise + 1e-5), torch.log(lap + 1e-6),
              _blockiness(g, patch), _blockiness(g.transpose(2, 3), patch)]
     if not exposure:
@@ -132,9 +142,9 @@ def distortion_cues(fragments: Tensor, whole: Tensor, patch: int = 32, exposure:
     y = _luma(whole).flatten(1)
     hi, lo = whole.amax(1), whole.amin(1)
     rg, yb = whole[:, 0] - whole[:, 1], (whole[:, 0] + whole[:, 1]) / 2 - whole[:, 2]
-    cues += [y.mean(1), y.std(1), (y < 0.02).float().mean(1), (y > 0.98).float().mean(1),
-             *_quantiles(y, (0.05, 0.95)),
-             ((hi - lo) / (hi + 1e-3)).flatten(1).mean(1), torch.hypot(rg.flatten(1).std(1), yb.flatten(1).std(1))]
+    spread = [mean_std(c.flatten(1), (1,), 1)[1] for c in (y, rg, yb)]
+    cues += [y.mean(1), spread[0], (y < 0.02).float().mean(1), (y > 0.98).float().mean(1),
+             *_quantiles(y, (0.05, 0.95)), ((hi - lo) / (hi + 1e-3)).flatten(1).mean(1), torch.hypot(*spread[1:])]
     return torch.stack(cues, 1)
 
 

@@ -2,14 +2,15 @@
 per frame, temporal pooling of the frame scores (Zhang et al., "CenseoQoE: a framework for video quality
 assessment", 2021). An image is a one-frame video.
 
-Each frame gives the backbone two 160x160 views:
+Each frame gives the backbone two square views, 160x160 by default:
 
 - **fragments**: a 5x5 grid of native-resolution 32x32 mini-patches stitched together (Wu et al., "FAST-VQA",
   ECCV 2022), so compression, blur and noise keep their scale whatever the frame size, at a fixed cost;
-- **whole frame**: the frame scaled down to 160x160, for exposure, colour and composition.
+- **whole frame**: the frame scaled down to the same size, for exposure, colour and composition.
 
 The view size is set by the speed goal (DESIGN section 7): at 160 pixels the network costs less than decoding
-the sampled 1080p frames on 2 CPU cores.
+the sampled 1080p frames on 2 CPU cores. A network may choose a coarser grid (``ugc`` reads 4x4 patches, 128x128
+views, about two thirds of the cost).
 
 A model with ``bitstream`` also reads what the encoder spent on the file (codec, bits per pixel of keyframes and
 other frames, coded size, and for H.264, HEVC, VP9 and AV1 the first keyframe's quantiser;
@@ -42,8 +43,8 @@ from common.model import Prepared
 from common.quality import QualityModel, QualityNet, mlp
 from common.registry import ModelSpec, register
 
-SIDE = 160  # both views are SIDE x SIDE
-GRID, PATCH = 5, 32  # fragments: GRID x GRID patches of PATCH pixels (GRID * PATCH == SIDE)
+GRID, PATCH = 5, 32  # fragments: GRID x GRID patches of PATCH pixels, by default (a network may choose its grid)
+SIDE = GRID * PATCH  # both views are SIDE x SIDE by default: grid * PATCH on a side in general
 DISPLAY_LINES = 360  # shorter frames are shown (scaled up) at this height first
 FRAMES = 8  # frames per video: the keyframes nearest to FRAMES evenly spread ones
 
@@ -68,37 +69,47 @@ def display_frame(frame: np.ndarray) -> np.ndarray:
     return _resize(img, (max(DISPLAY_LINES, round(w * s)), max(DISPLAY_LINES, round(h * s))), Image.BICUBIC)
 
 
+def check_grid(grid: int) -> None:
+    """A ValueError unless ``grid`` patches per side fit in a frame of DISPLAY_LINES lines."""
+    if not isinstance(grid, int) or not 1 <= grid <= DISPLAY_LINES // PATCH:
+        raise ValueError(f"grid must be a whole number of {PATCH}-pixel patches from 1 to {DISPLAY_LINES // PATCH}, "
+                         f"got {grid!r}")
+
+
 WHOLE_VIEWS = ("area", "sampled", "none")  # how the whole-frame view is made: see frame_views_uint8
 
 
-def _sampled(img: np.ndarray) -> np.ndarray:
-    """The frame at SIDE x SIDE from every k-th pixel of every k-th line (nearest, aliased), then bilinear from the
-    SIDE to 2 x SIDE lines and columns left: a tenth of the cost of :func:`_resize` on 1080p, and about the same
-    exposure and colour statistics."""
+def _sampled(img: np.ndarray, side: int) -> np.ndarray:
+    """The frame at side x side from the pixels nearest the centres of a side x side grid of cells (aliased): a
+    fiftieth of the cost of :func:`_resize` on 1080p, and about the same exposure and colour statistics."""
     h, w = img.shape[:2]
-    small = np.ascontiguousarray(img[::max(1, h // SIDE), ::max(1, w // SIDE)])
-    return _resize(small, (SIDE, SIDE), Image.BILINEAR)
+    cells = (2 * np.arange(side) + 1)
+    return img[(cells * h // (2 * side))[:, None], cells * w // (2 * side)]
 
 
-def frame_views_uint8(frame: np.ndarray, generator: torch.Generator | None = None, whole: str = "area") -> Tensor:
-    """(2, 3, SIDE, SIDE) uint8: fragments (cell-centred, or at random cell positions with a generator) and the
-    whole frame (what training caches). ``whole`` says how the second view is made (:attr:`VideoNet.whole_view`):
-    ``"area"`` scales the frame down with antialiasing, for a backbone to read; ``"sampled"`` from a sparse pixel
-    grid, for the exposure and colour cues alone; ``"none"`` leaves it black, for networks that never read it.
-    Scaling the full frame down with antialiasing is most of the cost of these views."""
+def frame_views_uint8(frame: np.ndarray, generator: torch.Generator | None = None, whole: str = "area",
+                      grid: int = GRID) -> Tensor:
+    """(2, 3, S, S) uint8 with S = grid * PATCH: fragments (grid x grid patches, cell-centred, or at random cell
+    positions with a generator) and the whole frame (what training caches). ``whole`` says how the second view is
+    made (:attr:`VideoNet.whole_view`): ``"area"`` scales the frame down with antialiasing, for a backbone to read;
+    ``"sampled"`` from a sparse pixel grid, for the exposure and colour cues alone; ``"none"`` leaves it black, for
+    networks that never read it. Scaling the full frame down with antialiasing is most of the cost of these views."""
     if whole not in WHOLE_VIEWS:
         raise ValueError(f"whole must be one of {', '.join(WHOLE_VIEWS)}, got {whole!r}")
+    check_grid(grid)
     img = np.require(display_frame(frame), requirements="W")  # decoded images can be read-only; torch wants writable
-    frag = fragments(torch.from_numpy(img).permute(2, 0, 1), GRID, PATCH, generator)
+    frag = fragments(torch.from_numpy(img).permute(2, 0, 1), grid, PATCH, generator)
     if whole == "none":
         return torch.stack([frag, torch.zeros_like(frag)])
-    small = _resize(img, (SIDE, SIDE), Image.BILINEAR) if whole == "area" else _sampled(img)
+    side = grid * PATCH
+    small = _resize(img, (side, side), Image.BILINEAR) if whole == "area" else _sampled(img, side)
     return torch.stack([frag, torch.from_numpy(small).permute(2, 0, 1)])
 
 
-def frame_views(frame: np.ndarray, generator: torch.Generator | None = None, whole: str = "area") -> Tensor:
+def frame_views(frame: np.ndarray, generator: torch.Generator | None = None, whole: str = "area",
+                grid: int = GRID) -> Tensor:
     """:func:`frame_views_uint8` in [0, 1]: only the sampled pixels and the downscaled frame become float."""
-    return frame_views_uint8(frame, generator, whole).float().div_(255)
+    return frame_views_uint8(frame, generator, whole, grid).float().div_(255)
 
 
 def match_size(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -158,14 +169,15 @@ class VideoNet(QualityNet):
     ``exposure=False`` keeps only the fragment cues (blur, detail, noise, blocks), leaving out the whole view's
     exposure and colour, which codec ladders do not change. ``bitstream`` (no-reference) adds the file's bitstream
     cues. ``deep_views=1`` (no-reference): the backbone reads the fragments only, and the whole view reaches the head
-    through the exposure and colour cues alone, which halves the network's cost. Input (B, V, 3, H, W): the V
+    through the exposure and colour cues alone, which halves the network's cost. ``grid``: the fragments' patches per
+    side (:func:`frame_views_uint8`), which sets the views' side and the network's cost. Input (B, V, 3, H, W): the V
     distorted views, then (FR) the V reference views, then (``metrics``) the V views of the reference frame before;
     with ``bitstream``, the pair (views, (B, N_BITSTREAM) bitstream cues)."""
 
     def __init__(self, width: float = 0.375, blocks: tuple[int, int, int, int] = (2, 2, 2, 2), hidden: int = 256,
                  views: int = 2, full_reference: bool = False, metrics: bool = False, content: bool = True,
                  cues: bool = False, bitstream: bool = False, exposure: bool = True,
-                 deep_views: int | None = None) -> None:
+                 deep_views: int | None = None, grid: int = GRID) -> None:
         if metrics and not full_reference:
             raise ValueError("view metrics compare with a reference: they need full_reference=True")
         if not (content or full_reference or cues):
@@ -177,6 +189,7 @@ class VideoNet(QualityNet):
             raise ValueError("bitstream cues are for no-reference networks")
         if not (exposure or cues):
             raise ValueError("exposure=False chooses among the distortion cues: it needs cues=True")
+        check_grid(grid)
         deep_views = views if deep_views is None else deep_views
         if deep_views != views and (full_reference or not content or deep_views != 1):
             raise ValueError(f"deep_views={deep_views}: a no-reference network with content features reads all "
@@ -188,6 +201,7 @@ class VideoNet(QualityNet):
             super().__init__(width, blocks, hidden, inputs=units, input_unit=0.5)
         self.views, self.full_reference, self.metrics, self.content = views, full_reference, metrics, content
         self.cues, self.bitstream, self.exposure, self.deep_views = cues, bitstream, exposure, deep_views
+        self.grid = grid
         if metrics or cues or bitstream:
             n_cues = N_CUES if exposure else N_FRAGMENT_CUES
             d = self.norm.num_features + views * len(VIEW_METRICS) * metrics + n_cues * cues + N_BITSTREAM * bitstream
@@ -214,7 +228,7 @@ class VideoNet(QualityNet):
     def config(self) -> dict[str, Any]:
         return {**super().config(), "views": self.views, "full_reference": self.full_reference,
                 "metrics": self.metrics, "content": self.content, "cues": self.cues, "bitstream": self.bitstream,
-                "exposure": self.exposure, "deep_views": self.deep_views}
+                "exposure": self.exposure, "deep_views": self.deep_views, "grid": self.grid}
 
     @classmethod
     def build(cls, cfg: dict[str, Any]) -> VideoNet:
@@ -222,7 +236,7 @@ class VideoNet(QualityNet):
         return cls(net.backbone.width, net.backbone.blocks, net.hidden, int(cfg.get("views", 2)),
                    bool(cfg.get("full_reference", False)), bool(cfg.get("metrics", False)),
                    bool(cfg.get("content", True)), bool(cfg.get("cues", False)), bool(cfg.get("bitstream", False)),
-                   bool(cfg.get("exposure", True)), cfg.get("deep_views"))
+                   bool(cfg.get("exposure", True)), cfg.get("deep_views"), int(cfg.get("grid", GRID)))
 
     def maps(self, x: Tensor) -> list[Tensor]:
         """(B, V, 3, H, W) views -> the backbone's stage maps, each (B * V, C, h, w)."""
@@ -304,11 +318,12 @@ class VideoModel(QualityModel):
         return views, bitstream_cues(None) if side is None else side
 
     def prepare(self, frame: np.ndarray, ref: np.ndarray | None, state: dict[str, Any]) -> Prepared:
-        return self.with_side(frame_views(frame, whole=self.net.whole_view), state)
+        return self.with_side(frame_views(frame, whole=self.net.whole_view, grid=self.net.grid), state)
 
     def train_views(self, frame: np.ndarray, rng: np.random.Generator, state: dict[str, Any]) -> Prepared:
         """Training input of one frame: fragments at random cell positions, both views flipped together at random."""
-        views = frame_views(frame, torch.Generator().manual_seed(int(rng.integers(2**31))), self.net.whole_view)
+        gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
+        views = frame_views(frame, gen, self.net.whole_view, self.net.grid)
         return self.with_side(views.flip(-1) if rng.random() < 0.5 else views, state)
 
 
@@ -343,13 +358,13 @@ class PGCFullReferenceModel(VideoModel):
 
     def observe(self, frame: np.ndarray, ref: np.ndarray | None, state: dict[str, Any]) -> None:
         if ref is not None:
-            state["prev_ref"] = frame_views(ref)
+            state["prev_ref"] = frame_views(ref, grid=self.net.grid)
 
     def prepare(self, frame: np.ndarray, ref: np.ndarray | None, state: dict[str, Any]) -> Tensor:
         if ref is None:
             raise ValueError(f"model {self.name} is full-reference: give the reference with --ref")
-        ref_views = frame_views(ref)
-        views = [frame_views(match_size(frame, ref.shape[:2])), ref_views]
+        ref_views = frame_views(ref, grid=self.net.grid)
+        views = [frame_views(match_size(frame, ref.shape[:2]), grid=self.net.grid), ref_views]
         if self.net.metrics:  # no previous frame (an image, a first frame): the reference itself, motion 0
             views.append(state.get("prev_ref", ref_views))
             state["prev_ref"] = ref_views

@@ -51,7 +51,7 @@ from common.metrics.cues import BPP_SIZE_EXPONENT, bitstream_cues
 from common.train.finetune import FinetuneLoss, frame_indices
 from common.train.trainer import Fit, TrainConfig, Trainer, epoch_order, seed_everything, validation_share
 from common.weights import load_weights, record_weights, weights_dir
-from suites.video.model import SIDE, VideoNet, file_bitstream_cues, frame_views_uint8, match_size
+from suites.video.model import GRID, PATCH, VideoNet, file_bitstream_cues, frame_views_uint8, match_size
 
 FRAMES = 4  # uniform frames of each training clip
 PASSES = 3  # cached views per frame: the scoring views, then random fragment positions
@@ -74,8 +74,8 @@ class VideoRecipe:
     pristine clip first, and ``within`` weighs a rank term inside each group, so that the head learns how a
     content's versions order, the pristine one included. ``refit``: once validation has chosen the epoch, train
     the network again on the training and validation contents together (:func:`refit_all`) and ship that.
-    ``deep_views=1``: the backbone reads the fragments only, the whole view feeding the exposure cues alone
-    (:class:`VideoNet`)."""
+    ``deep_views=1``: the backbone reads the fragments only, the whole view feeding the exposure cues alone;
+    ``grid``: the fragments' patches per side (:class:`VideoNet`)."""
 
     name: str
     set: str
@@ -93,10 +93,12 @@ class VideoRecipe:
     epochs: int = 15
     refit: bool = False
     deep_views: int = 2
+    grid: int = GRID
 
 
 RECIPES = {r.name: r for r in (
-    VideoRecipe("ugc", "ugc", "fused", cues=True, per_content=8, within=2.0, deep_views=1, epochs=10),
+    VideoRecipe("ugc", "ugc", "fused", cues=True, per_content=8, within=2.0, deep_views=1, grid=4,
+                epochs=10),
     VideoRecipe("pgc", "pgc", "vmaf", content=False, cues=True, bitstream=True, exposure=False, epochs=40,
                 refit=True),
     VideoRecipe("pgc-fr", "pgc", "vmaf", full_reference=True, hidden=0, content=False),
@@ -121,44 +123,47 @@ def content_seed(content: str) -> int:
     return int.from_bytes(hashlib.sha1(content.encode()).digest()[:4], "little")
 
 
-def clip_views(frames: list[np.ndarray], seed: int, size: tuple[int, int] | None = None, whole: str = "area") -> Tensor:
+def clip_views(frames: list[np.ndarray], seed: int, size: tuple[int, int] | None = None, whole: str = "area",
+               grid: int = GRID) -> Tensor:
     """(PASSES, frames, 2, 3, S, S) uint8 views: pass 0 as scored, later passes with fragments at random cell
-    positions (seeded by ``seed``, pass and frame). ``size`` (h, w): scale the frames to it first (FR). ``whole``:
-    how the whole view is made (:attr:`VideoNet.whole_view`)."""
+    positions (seeded by ``seed``, pass and frame). ``size`` (h, w): scale the frames to it first (FR). ``whole``
+    and ``grid``: how the views are made (:func:`suites.video.model.frame_views_uint8`)."""
     passes = []
     for p in range(PASSES):
         views = []
         for k, f in enumerate(frames):
             gen = torch.Generator().manual_seed((seed * 7919 + p) * 1009 + k) if p else None
-            views.append(frame_views_uint8(f if size is None else match_size(f, size), gen, whole))
+            views.append(frame_views_uint8(f if size is None else match_size(f, size), gen, whole, grid))
         passes.append(torch.stack(views))
     return torch.stack(passes)
 
 
 def item_views(item: Item, full_reference: bool, refs: dict[Path, tuple[Tensor, tuple[int, int]]],
-               whole: str = "area") -> Tensor:
+               whole: str = "area", grid: int = GRID) -> Tensor:
     """(PASSES, FRAMES, V, 3, S, S) uint8 views of one clip; FR: the distorted views (scaled to the reference's
     size), then the reference's and those of the reference frame before each (for motion) at the same fragment
     positions, the reference's kept in ``refs`` (the clips of a content come together, so one reference is kept).
-    ``whole``: how a no-reference clip's whole view is made."""
+    ``whole``: how a no-reference clip's whole view is made; ``grid``: the fragments' patches per side."""
     seed = content_seed(item.content)
     if not full_reference:
-        return clip_views(_frames(item.path), seed, whole=whole)
+        return clip_views(_frames(item.path), seed, whole=whole, grid=grid)
     ref = item.ref or item.path
     if ref not in refs:
         frames = _frames(ref)
         refs.clear()
-        views = torch.cat([clip_views(frames, seed), clip_views(_frames(ref, before=True), seed)], 2)
+        views = torch.cat([clip_views(frames, seed, grid=grid), clip_views(_frames(ref, before=True), seed, grid=grid)],
+                          2)
         refs[ref] = views, frames[0].shape[:2]
     ref_views, size = refs[ref]
-    return torch.cat([clip_views(_frames(item.path), seed, size), ref_views], 2)
+    return torch.cat([clip_views(_frames(item.path), seed, size, grid=grid), ref_views], 2)
 
 
-def _cache_chunk(items: list[Item], full_reference: bool, path: Path, whole: str = "area") -> int:
+def _cache_chunk(items: list[Item], full_reference: bool, path: Path, whole: str = "area",
+                 grid: int = GRID) -> int:
     """Write the views of ``items`` to the chunk file ``path`` (atomically); return how many clips."""
     torch.set_num_threads(1)  # one chunk per process
     refs: dict[Path, tuple[Tensor, tuple[int, int]]] = {}
-    views = np.stack([item_views(item, full_reference, refs, whole).numpy() for item in items])
+    views = np.stack([item_views(item, full_reference, refs, whole, grid).numpy() for item in items])
     tmp = path.with_suffix(".tmp.npy")
     np.save(tmp, views)
     tmp.replace(path)
@@ -166,10 +171,10 @@ def _cache_chunk(items: list[Item], full_reference: bool, path: Path, whole: str
 
 
 def cache_views(items: list[Item], full_reference: bool, cache: Path, progress: bool = True,
-                workers: int | None = None, whole: str = "area") -> list[np.ndarray]:
-    """The uint8 views of every item (``whole``: how the whole view is made), cached in ``cache`` in chunks of CHUNK
-    clips made by ``workers`` processes (default: one per CPU core); a re-run reads the finished chunks. A list of
-    memory-mapped (n, PASSES, FRAMES, V, 3, S, S) arrays."""
+                workers: int | None = None, whole: str = "area", grid: int = GRID) -> list[np.ndarray]:
+    """The uint8 views of every item (``whole`` and ``grid``: how the views are made), cached in ``cache`` in chunks
+    of CHUNK clips made by ``workers`` processes (default: one per CPU core); a re-run reads the finished chunks. A
+    list of memory-mapped (n, PASSES, FRAMES, V, 3, S, S) arrays."""
     cache.mkdir(parents=True, exist_ok=True)
     parts = [items[k:k + CHUNK] for k in range(0, len(items), CHUNK)]
     paths = [cache / f"chunk{k:05d}.npy" for k in range(len(parts))]
@@ -179,12 +184,12 @@ def cache_views(items: list[Item], full_reference: bool, cache: Path, progress: 
     workers = min(workers or os.cpu_count() or 1, len(todo))
     if workers > 1:
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            for job in as_completed([pool.submit(_cache_chunk, parts[k], full_reference, paths[k], whole)
+            for job in as_completed([pool.submit(_cache_chunk, parts[k], full_reference, paths[k], whole, grid)
                                      for k in todo]):
                 bar.update(job.result())
     else:
         for k in todo:
-            bar.update(_cache_chunk(parts[k], full_reference, paths[k], whole))
+            bar.update(_cache_chunk(parts[k], full_reference, paths[k], whole, grid))
     bar.close()
     return [np.load(path, mmap_mode="r") for path in paths]
 
@@ -275,15 +280,17 @@ class PooledClips(nn.Module):
 
 def architecture(recipe: VideoRecipe, hidden: int, train_stages: int) -> str:
     """The manifest's one-line description of a recipe's network."""
-    views = f"two {SIDE}x{SIDE} views per frame (fragments + whole frame)"
-    deep = views if recipe.deep_views == 2 else (f"the {SIDE}x{SIDE} fragments of each frame (the whole frame, sampled "
-                                                 "sparsely, feeds the exposure and colour cues only)")
+    side = recipe.grid * PATCH
+    views = f"two {side}x{side} views per frame (fragments of {recipe.grid}x{recipe.grid} patches + whole frame)"
+    deep = views if recipe.deep_views == 2 else (f"the {side}x{side} fragments of each frame ({recipe.grid}x"
+                                                 f"{recipe.grid} patches; the whole frame, sampled sparsely, feeds "
+                                                 "the exposure and colour cues only)")
     head = (f"BatchNorm + {'MLP' if hidden else 'linear'} head per frame, mean pooling (suites.video.model.VideoNet); "
             "fp16")
     bits = " and the file's bitstream cues" if recipe.bitstream else ""
     if not (recipe.content or recipe.full_reference):
         cues = ("classic distortion cues (common.metrics.cues) of " + (views if recipe.exposure else
-                f"each frame's {SIDE}x{SIDE} fragments (blur, detail, noise and blocks)"))
+                f"each frame's {side}x{side} fragments (blur, detail, noise and blocks)"))
         return (f"{cues}{bits}, {head}; the backbone's deep "
                 "features are left out (on this set they learnt the training contents: docs/video.md)")
     return ("shared ResNet-18-family backbone (" + (f"last {train_stages} stages fine-tuned" if train_stages else
@@ -313,7 +320,7 @@ def start_net(recipe: VideoRecipe, hidden: int, backbone: str | None, train_stag
     cfg = state["config"]
     net = VideoNet(float(cfg["width"]), tuple(cfg["blocks"]), hidden, full_reference=recipe.full_reference,
                    metrics=recipe.full_reference, content=recipe.content, cues=recipe.cues, bitstream=recipe.bitstream,
-                   exposure=recipe.exposure, deep_views=recipe.deep_views)
+                   exposure=recipe.exposure, deep_views=recipe.deep_views, grid=recipe.grid)
     net.backbone.load_state_dict({k: v.float() for k, v in state["backbone"].items()})
     net.freeze_backbone(train_stages)
     return net, sha
@@ -354,12 +361,13 @@ def train(name: str, out: str | Path, set_dir: str | Path, config: TrainConfig, 
     net, backbone_sha = start_net(recipe, hidden, backbone, train_stages)
     version = FR_VIEWS_VERSION if recipe.full_reference else VIEWS_VERSION
     whole = "sampled" if net.whole_view == "sampled" else "area"  # an unread view: any cache serves, so keep one
-    spec = f"{manifest.sha256}|{recipe.full_reference}|{FRAMES}|{PASSES}|{SIDE}|{version}"
-    key = hashlib.sha256((spec + "|sampled" * (whole == "sampled")).encode())  # older keys stay
+    spec = f"{manifest.sha256}|{recipe.full_reference}|{FRAMES}|{PASSES}|{recipe.grid * PATCH}|{version}"
+    key = hashlib.sha256((spec + "|sampled-nearest" * (whole == "sampled")).encode())  # older keys stay
     run = Path(run_dir) if run_dir else manifest.root.parent.parent / "runs" / name
     train_items, val_items = split_items(items)
     views_dir = run / f"views-{key.hexdigest()[:12]}"  # one per set and view recipe
-    chunks = cache_views(train_items + val_items, recipe.full_reference, views_dir, config.progress, whole=whole)
+    chunks = cache_views(train_items + val_items, recipe.full_reference, views_dir, config.progress, whole=whole,
+                         grid=recipe.grid)
     targets = [i.labels[recipe.label] for i in train_items + val_items]
     n = len(train_items)
     if recipe.per_content and config.batch_size % recipe.per_content:
@@ -374,7 +382,8 @@ def train(name: str, out: str | Path, set_dir: str | Path, config: TrainConfig, 
     grouping = (recipe.cues, recipe.per_content, recipe.within)  # in the key only where set: older keys stay
     bitstream = ("bitstream", BITSTREAM_DROP, BPP_SIZE_EXPONENT, "quantiser", "hevc", "av1")
     extra = (grouping * any(grouping) + (bitstream,) * recipe.bitstream + (("fragment cues",),) * (not recipe.exposure)
-             + (("deep views", recipe.deep_views),) * (recipe.deep_views != 2))
+             + (("deep views", recipe.deep_views),) * (recipe.deep_views != 2)
+             + (("grid", recipe.grid),) * (recipe.grid != GRID))
     run_spec = repr((hidden, train_stages, recipe.content, backbone_sha, settings) + extra)
     run_key = hashlib.sha256(run_spec.encode()).hexdigest()[:12]
     fit = Trainer(PooledClips(net), FinetuneLoss(within=recipe.within), train_set, val_set, config,
