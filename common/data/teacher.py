@@ -108,13 +108,17 @@ def calibrate(images: list[np.ndarray], seed: int = 0) -> dict[str, dict[int, fl
     return {k: {lv: float(np.median(v)) for lv, v in levels.items()} for k, levels in by_level.items()}
 
 
+CALIBRATION_SOURCES = ("mate-backgrounds", "opencv-doc", "plasma-workspace-wallpapers", "scikit-image")
+
+
 def calibration_images(n: int = 12, side: int = 768) -> list[np.ndarray]:
-    """Every k-th natural photo of the catalogue, downscaled to ``side`` (needs ``dqa data fetch``)."""
+    """Every k-th natural photo of CALIBRATION_SOURCES in the catalogue, downscaled to ``side`` (needs ``dqa data
+    fetch``); photos catalogued later leave the calibration, and so SCALES, as it was."""
     from common.data.build import fit_long_side, load_source
     from common.data.catalogue import load_catalogue, missing_files
     from common.data.sources import data_dir
 
-    photos = [e for e in load_catalogue() if e.tag == "photo"]
+    photos = [e for e in load_catalogue() if e.tag == "photo" and e.source in CALIBRATION_SOURCES]
     if missing_files(photos):
         raise DqaError("calibration needs the catalogue photos; run `dqa data fetch` first")
     fit = fit_long_side(side)
