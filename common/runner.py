@@ -280,23 +280,32 @@ def _work(model: Model, job: Job, opts: ScoreOptions, out: _ByteQueue) -> None:
         if ref_kind is not None:
             ref_indices = None if ref_kind == "image" else indices if kind == "video" else [0]
             refs = _frames(job.ref, ref_indices, opts, pixels, ref_info)
-        for frame, ref in _pairs(dist, refs, extras, still=ref_kind == "image"):
-            data, ref_data = frame.data, None if ref is None else ref.data
-            if to_luma:
-                data, ref_data = rgb_array_to_luma(data), rgb_array_to_luma(ref_data)
-            if ref_data is not None and not model.sizes_own_reference:
-                ref_data = _match_ref(data, ref_data, job, opts.resize_ref)
-            if scored is not None and frame.index not in scored:
-                model.observe(data, ref_data, state)
-                continue
-            x = model.prepare(data, ref_data, state)
-            out.put(("frame", job.idx, frame.index, frame.time, x), prepared_nbytes(x))
-            n += 1
-        if "unpaired_frames" in extras:
-            log.warning("%s: %s", job.path, extras["unpaired_frames"])
-        if n == 0:
-            raise MediaError(job.path, "no frames could be decoded")
-        out.put(("end", job.idx, n, extras))
+        pairs = _pairs(dist, refs, extras, still=ref_kind == "image")
+        last = indices[-1] if indices else None
+        try:
+            for frame, ref in pairs:
+                data, ref_data = frame.data, None if ref is None else ref.data
+                if to_luma:
+                    data, ref_data = rgb_array_to_luma(data), rgb_array_to_luma(ref_data)
+                if ref_data is not None and not model.sizes_own_reference:
+                    ref_data = _match_ref(data, ref_data, job, opts.resize_ref)
+                if scored is not None and frame.index not in scored:
+                    model.observe(data, ref_data, state)
+                    continue
+                x = model.prepare(data, ref_data, state)
+                out.put(("frame", job.idx, frame.index, frame.time, x), prepared_nbytes(x))
+                n += 1
+                if frame.index == last:  # the last planned frame: report the end before the decoders shut down
+                    break
+            if "unpaired_frames" in extras:
+                log.warning("%s: %s", job.path, extras["unpaired_frames"])
+            if n == 0:
+                raise MediaError(job.path, "no frames could be decoded")
+            out.put(("end", job.idx, n, extras))
+        finally:
+            for it in (pairs, dist, refs):
+                if hasattr(it, "close"):
+                    it.close()
     except _Closed:
         raise
     except Exception as exc:  # one bad file must never stop the run

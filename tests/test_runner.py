@@ -196,6 +196,37 @@ def test_each_video_is_probed_once(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert sorted(calls) == ["dist.mkv", "ref.mkv"]
 
 
+def test_a_file_ends_before_its_decoder_shuts_down(tmp_path: Path, tiny_model: TinyNR,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once the last planned frame is queued the file's end is reported at once, so its last batch runs while the
+    decoder is still being closed; the decoder is closed all the same."""
+    import common.runner as runner
+
+    mediagen.make_clip(tmp_path / "c.mp4", n_frames=12, size=(96, 64))
+    events: list[str] = []
+    real_frames, real_put = runner._frames, _ByteQueue.put
+
+    def frames(*args: Any, **kwargs: Any) -> Any:
+        try:
+            yield from real_frames(*args, **kwargs)
+        finally:
+            events.append("decoder closed")
+
+    def put(self: _ByteQueue, item: tuple, nbytes: int = 0) -> None:
+        events.append(item[0])
+        real_put(self, item, nbytes)
+
+    monkeypatch.setattr(runner, "_frames", frames)
+    monkeypatch.setattr(_ByteQueue, "put", put)
+    r = score_folder(tiny_model, [tmp_path], progress=False, sampler=UniformK(4))[0]
+    assert r.ok and len(r.frames) == 4
+    for _ in range(200):  # the decode worker closes it after the run has its result
+        if "decoder closed" in events:
+            break
+        time.sleep(0.01)
+    assert events == ["frame"] * 4 + ["end", "decoder closed"]
+
+
 class PrevFrame(Model):
     """Scores each sampled frame by the index of the frame seen just before it (-1: none), through ``observe``."""
 
