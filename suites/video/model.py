@@ -81,10 +81,10 @@ WHOLE_VIEWS = ("area", "sampled", "none")  # how the whole-frame view is made: s
 
 def _sampled(img: np.ndarray, side: int) -> np.ndarray:
     """The frame at side x side from the pixels nearest the centres of a side x side grid of cells (aliased): a
-    fiftieth of the cost of :func:`_resize` on 1080p, and about the same exposure and colour statistics."""
+    fortieth of the cost of :func:`_resize` on 1080p here, and about the same exposure and colour statistics."""
     h, w = img.shape[:2]
-    cells = (2 * np.arange(side) + 1)
-    return img[(cells * h // (2 * side))[:, None], cells * w // (2 * side)]
+    cells = 2 * np.arange(side) + 1
+    return img.take(cells * h // (2 * side), 0).take(cells * w // (2 * side), 1)
 
 
 def frame_views_uint8(frame: np.ndarray, generator: torch.Generator | None = None, whole: str = "area",
