@@ -215,17 +215,18 @@ def _pairs(dist: Iterator[Frame], refs: Iterator[Frame] | None, extras: dict[str
            still: bool = False) -> Iterator[tuple[Frame, Frame | None]]:
     """Distorted frames with the reference frames of the same index; notes in ``extras`` when counts differ.
 
-    A ``still`` reference (an image) is the reference of every distorted frame.
+    A ``still`` reference (an image) is the reference of every distorted frame. Closing the pairs (or reaching
+    their end) closes both decoders.
     """
-    if refs is None:
-        yield from ((f, None) for f in dist)
-        return
-    if still:
-        image = next(refs)
-        yield from ((f, image) for f in dist)
-        return
     n = 0
     try:
+        if refs is None:
+            yield from ((f, None) for f in dist)
+            return
+        if still:
+            image = next(refs)
+            yield from ((f, image) for f in dist)
+            return
         while True:
             frame, ref = next(dist, None), next(refs, None)
             if frame is None or ref is None:
@@ -303,9 +304,7 @@ def _work(model: Model, job: Job, opts: ScoreOptions, out: _ByteQueue) -> None:
                 raise MediaError(job.path, "no frames could be decoded")
             out.put(("end", job.idx, n, extras))
         finally:
-            for it in (pairs, dist, refs):
-                if hasattr(it, "close"):
-                    it.close()
+            pairs.close()  # and with it the decoders
     except _Closed:
         raise
     except Exception as exc:  # one bad file must never stop the run
@@ -501,7 +500,8 @@ def run_jobs(model: Model, jobs: Sequence[Job], opts: ScoreOptions = ScoreOption
                 collect(batcher.add(idx, frame_idx, x))
             elif kind == "end":
                 st.total, st.extras = msg[2], msg[3]
-                if not q.pending() and batcher.holds(idx):  # nothing else to batch with: score its last frames now
+                last_job = len(results) == len(jobs) - 1  # every other file is done: nothing else will come
+                if last_job and not q.pending() and batcher.holds(idx):  # so score its last frames now
                     collect(batcher.flush())
                 complete(idx)
             else:
