@@ -144,6 +144,33 @@ def test_early_stopping_and_best_weights_restored(tmp_path: Path) -> None:
                                                  again.model.state_dict().values()))
 
 
+
+def test_weight_averaging_ends_with_the_mean_of_the_last_epochs_and_resumes(tmp_path: Path) -> None:
+    """``average_from``: the run ends with the mean of the weights at the end of that epoch and every later one
+    (not the best epoch's), reports its validation SRCC, and a run stopped mid-way resumes to the same mean."""
+    snapshots: list[dict[str, Tensor]] = []
+
+    class Snapshots(Trainer):
+        def _log(self, row: dict) -> None:
+            super()._log(row)
+            snapshots.append({k: v.clone() for k, v in self.model.state_dict().items()})
+
+    cfg = TrainConfig(**CFG, average_from=2)
+    trainer = Snapshots(_net(), Regress(), Linear(200, 0), Linear(40, 1), cfg, tmp_path / "a.pt")
+    fit = trainer.fit()
+    assert fit.averaged == 3 and len(snapshots) == 4
+    for k, v in trainer.model.state_dict().items():
+        assert torch.allclose(v, torch.stack([s[k] for s in snapshots[1:]]).mean(0), atol=1e-6), k
+    assert fit.averaged_srcc == pytest.approx(trainer.validate()["val_srcc"])
+    assert Trainer(_net(), Regress(), Linear(200, 0), Linear(40, 1), TrainConfig(**CFG)).fit().averaged == 0
+    stopped = Trainer(_net(), Regress(), Linear(200, 0), Linear(40, 1), TrainConfig(**CFG, average_from=2,
+                                                                                   max_steps=30), tmp_path / "b.pt")
+    assert stopped.fit().stopped == "max_steps"  # mid-epoch 3, one epoch averaged
+    resumed = Trainer(_net(), Regress(), Linear(200, 0), Linear(40, 1), cfg, tmp_path / "b.pt")
+    assert resumed.fit().averaged == 3
+    assert all(torch.equal(a, b) for a, b in zip(trainer.model.state_dict().values(),
+                                                 resumed.model.state_dict().values()))
+
 def test_frozen_parameters_and_bad_settings(tmp_path: Path) -> None:
     model = _net()
     frozen = [p.detach().clone() for p in model[0].parameters()]

@@ -17,8 +17,7 @@ from common.media import UniformKeyframes, keyframe_indices, parse_sampler, prob
 from common.registry import get_spec, load_model
 from common.runner import score_folder
 from common.weights import load_state
-from suites.video.model import (DISPLAY_LINES, SIDE, VideoNet, display_frame, frame_views, frame_views_uint8,
-                                view_metrics)
+from suites.video.model import DISPLAY_LINES, SIDE, VideoNet, display_frame, frame_views, view_metrics
 from suites.video.train import RECIPES, _frames, split_items
 from tests import mediagen
 
@@ -235,6 +234,35 @@ def test_a_network_chooses_its_fragment_grid_and_older_weights_keep_five(tmp_pat
             VideoNet(grid=bad)
 
 
+def test_per_frame_positions_cover_more_of_a_clip_and_stay_reproducible(tmp_path: Path) -> None:
+    """``positions="frame"``: each scored frame of a file takes its patches at its own random cell positions, seeded
+    by its place in the file, so a static clip is read in new places on every frame while scores repeat exactly and
+    the versions of one source align; weights saved before the setting read cell centres, and an FR network refuses
+    it (its two sides must align)."""
+    from suites.video.model import frame_generator
+
+    net = VideoNet(width=TINY["width"], hidden=TINY["hidden"], cues=True, deep_views=1, grid=4, positions="frame")
+    path = tmp_path / "frame.pt"
+    torch.save(net.eval().export(), path)
+    model = load_model("ugc", device="cpu", weights=str(path))
+    frame = mediagen.image_content(640, 360)
+    state: dict = {}
+    views = [model.prepare(frame, None, state) for _ in range(3)]
+    assert all(not torch.equal(views[k][0], views[k + 1][0]) for k in range(2))  # fragments move from frame to frame
+    assert all(torch.equal(views[k][1], views[0][1]) for k in range(3))  # the whole view does not
+    assert torch.equal(views[2], frame_views(frame, frame_generator(2), "sampled", 4))
+    clip = mediagen.make_clip(tmp_path / "static.mp4", n_frames=8, size=(640, 360))
+    first, second = model.score(clip), model.score(clip)
+    assert first.ok and [f.score for f in first.frames] == [f.score for f in second.frames]
+    old = net.export()
+    del old["config"]["positions"]
+    assert VideoNet.build(old["config"]).positions == "centre"
+    with pytest.raises(ValueError, match="positions must be"):
+        VideoNet(positions="random")
+    with pytest.raises(ValueError, match="full-reference"):
+        VideoNet(full_reference=True, metrics=True, content=False, hidden=0, positions="frame")
+
+
 def test_a_bitstream_head_reads_each_files_bitstream_cues(tmp_path: Path) -> None:
     """``bitstream=True``: the head also reads the file's bitstream cues, from ``begin``; images and raw video get
     the unknown input; the network refuses input without them."""
@@ -359,12 +387,16 @@ def test_dqa_train_video_recipe(recipe: str, tmp_path_factory: pytest.TempPathFa
     assert feats, "the views of the training clips are cached"
     assert np.load(feats[0], mmap_mode="r").shape[3] == (6 if recipe == "pgc-fr" else 2)  # FR: + previous reference
     model = load_model(recipe, device="cpu", weights=str(out))
-    if recipe == "ugc":  # fragments-only backbone on a 4x4 grid; views cached as scoring takes them (sparse whole)
+    if recipe == "ugc":  # fragments-only backbone on a 4x4 grid, per-frame positions; views cached as scored
         assert model.net.deep_views == 1 and model.net.whole_view == "sampled" and model.net.grid == 4
-        first = split_items(read_manifest(root).select("train"))[0][0]
-        expected = frame_views_uint8(_frames(first.path)[0], whole="sampled", grid=4)
-        assert expected.shape == (2, 3, 128, 128)
-        assert np.array_equal(np.load(sorted(feats)[0], mmap_mode="r")[0, 0, 0], expected.numpy())
+        assert model.net.positions == "frame"
+        frames = _frames(split_items(read_manifest(root).select("train"))[0][0].path)
+        scoring: dict = {}
+        scored = torch.stack([model.prepare(f, None, scoring) for f in frames]).mul(255).round().to(torch.uint8)
+        assert scored.shape[1:] == (2, 3, 128, 128)
+        assert np.array_equal(np.load(sorted(feats)[0], mmap_mode="r")[0, 0], scored.numpy())
+        again = model.prepare(frames[0], None, scoring)  # the same frame later in a file: elsewhere in its cells
+        assert not torch.equal(again[0], model.prepare(frames[0], None, {})[0])
     test = root / "c0"
     r = model.score(test / "h264_3.mp4", ref=test / "pristine.mp4" if recipe == "pgc-fr" else None)
     assert r.ok and 0 <= r.score <= 100

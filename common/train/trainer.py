@@ -62,6 +62,7 @@ class TrainConfig:
     max_steps: int | None = None  # stop after this many optimiser steps in all (tests, smoke runs)
     max_minutes: float | None = None  # stop (with a checkpoint) after this much training time
     checkpoint_minutes: float = 5.0
+    average_from: int | None = None  # end with the mean of the weights of this epoch and every later one
     progress: bool = True
     extra: dict[str, Any] = field(default_factory=dict)  # recipe settings, kept for provenance
 
@@ -108,6 +109,8 @@ class Fit:
     best_srcc: float
     history: list[dict[str, Any]]
     stopped: str  # "epochs", "early stop", "max_steps" or "max_minutes"
+    averaged: int = 0  # epochs whose weights were averaged into the final ones (``average_from``)
+    averaged_srcc: float = math.nan  # validation SRCC of those averaged weights
 
 
 class Trainer:
@@ -116,6 +119,9 @@ class Trainer:
     ``checkpoint``: a file written every ``checkpoint_minutes`` and at each epoch end (atomically); when it
     exists the run resumes from it. Datasets may define ``set_epoch(epoch)`` to seed their augmentation, and
     ``order(seed, epoch)`` (as long as the dataset, fixed by its arguments) to lay out their batches.
+    The run ends with the best validated epoch's weights, or with ``average_from`` the mean of the weights at the
+    end of that epoch and every later one (stochastic weight averaging: Izmailov et al., "Averaging weights leads
+    to wider optima and better generalization", UAI 2018), which evens out a noisy validation curve.
     A task that is an ``nn.Module`` (say, with :class:`~common.train.losses.UncertaintyWeighting`) has its
     parameters trained and checkpointed with the model's; ``params`` restricts training to a subset
     (e.g. a head on a frozen backbone).
@@ -151,6 +157,7 @@ class Trainer:
         self.state: dict[str, Any] = {"epoch": 0, "batch": 0, "step": 0, "elapsed": 0.0, "best_srcc": -math.inf,
                                       "best_epoch": -1, "bad_epochs": 0, "history": []}
         self.best_weights: dict[str, Tensor] | None = None
+        self.average: dict[str, Tensor] | None = None
 
     # --- checkpoints -------------------------------------------------------------------------------
     def save(self) -> None:
@@ -160,7 +167,7 @@ class Trainer:
         self.checkpoint.parent.mkdir(parents=True, exist_ok=True)
         blob = {"model": self.model.state_dict(), "task": self.task_module.state_dict() if self.task_module else {},
                 "opt": self.opt.state_dict(), "sched": self.sched.state_dict(),
-                "state": self.state, "best": self.best_weights, "config": asdict(self.cfg),
+                "state": self.state, "best": self.best_weights, "average": self.average, "config": asdict(self.cfg),
                 "rng": {"torch": torch.get_rng_state(), "numpy": json.dumps(_np_state()),
                         "python": json.dumps(random.getstate())}}
         tmp = self.checkpoint.with_suffix(self.checkpoint.suffix + ".tmp")
@@ -177,7 +184,7 @@ class Trainer:
             self.task_module.load_state_dict(blob["task"])
         self.opt.load_state_dict(blob["opt"])
         self.sched.load_state_dict(blob["sched"])
-        self.state, self.best_weights = blob["state"], blob["best"]
+        self.state, self.best_weights, self.average = blob["state"], blob["best"], blob.get("average")
         changed = {k: (blob["config"].get(k), v) for k, v in asdict(self.cfg).items()
                    if k in _SCHEDULE_SETTINGS and blob["config"].get(k) != v}
         if changed:
@@ -275,6 +282,8 @@ class Trainer:
                 self.best_weights = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
             else:
                 st["bad_epochs"] += 1
+            if cfg.average_from and epoch + 1 >= cfg.average_from:
+                self._accumulate()
             self.save()
             last_save = time.monotonic()
             if self.val is not None and st["bad_epochs"] >= cfg.patience:
@@ -282,9 +291,27 @@ class Trainer:
                 break
             if stopped != "epochs":
                 break
+        if self.average is not None:
+            self.model.load_state_dict(self.average)
+            return Fit(st["epoch"], st["step"], st["best_epoch"], st["best_srcc"], list(st["history"]), stopped,
+                       st["averaged"], self.validate().get("val_srcc", math.nan))
         if self.best_weights is not None:
             self.model.load_state_dict(self.best_weights)
         return Fit(st["epoch"], st["step"], st["best_epoch"], st["best_srcc"], list(st["history"]), stopped)
+
+    def _accumulate(self) -> None:
+        """Fold the current weights into the running mean (integer buffers keep their latest value)."""
+        n = self.state.get("averaged", 0)
+        current = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        if self.average is None:
+            self.average = current
+        else:
+            for k, v in current.items():
+                if v.is_floating_point():
+                    self.average[k] += (v - self.average[k]) / (n + 1)
+                else:
+                    self.average[k] = v
+        self.state["averaged"] = n + 1
 
     def _better(self, row: dict[str, Any]) -> bool:
         if self.val is None:

@@ -10,7 +10,10 @@ Each frame gives the backbone two square views, 160x160 by default:
 
 The view size is set by the speed goal (DESIGN section 7): at 160 pixels the network costs less than decoding
 the sampled 1080p frames on 2 CPU cores. A network may choose a coarser grid (``ugc`` reads 4x4 patches, 128x128
-views, about two thirds of the cost).
+views, about two thirds of the cost). The patches sit at the cell centres, or (``positions="frame"``, ``ugc``) at
+random positions in their cells drawn afresh for each scored frame from a seed fixed by the frame's place in the
+file: a clip's frames then cover many more parts of the picture at no cost, scores stay reproducible, and the
+versions of one source are read at the same positions.
 
 A model with ``bitstream`` also reads what the encoder spent on the file (codec, bits per pixel of keyframes and
 other frames, coded size, and for H.264, HEVC, VP9 and AV1 the first keyframe's quantiser;
@@ -47,6 +50,8 @@ GRID, PATCH = 5, 32  # fragments: GRID x GRID patches of PATCH pixels, by defaul
 SIDE = GRID * PATCH  # both views are SIDE x SIDE by default: grid * PATCH on a side in general
 DISPLAY_LINES = 360  # shorter frames are shown (scaled up) at this height first
 FRAMES = 8  # frames per video: the keyframes nearest to FRAMES evenly spread ones
+POSITIONS = ("centre", "frame")  # where the fragments' patches sit in their cells: see VideoNet
+FRAME_SEED = 1_000_003  # seeds of the per-frame patch positions: FRAME_SEED + the frame's place in the file
 
 
 def _resize(img: np.ndarray, size: tuple[int, int], resample: int) -> np.ndarray:
@@ -104,6 +109,12 @@ def frame_views_uint8(frame: np.ndarray, generator: torch.Generator | None = Non
     side = grid * PATCH
     small = _resize(img, (side, side), Image.BILINEAR) if whole == "area" else _sampled(img, side)
     return torch.stack([frag, torch.from_numpy(small).permute(2, 0, 1)])
+
+
+def frame_generator(ordinal: int) -> torch.Generator:
+    """The generator of the patch positions of a file's ``ordinal``-th scored frame (from 0), for networks with
+    ``positions="frame"``: the same in scoring and in the training cache's scoring views."""
+    return torch.Generator().manual_seed(FRAME_SEED + ordinal)
 
 
 def frame_views(frame: np.ndarray, generator: torch.Generator | None = None, whole: str = "area",
@@ -170,14 +181,17 @@ class VideoNet(QualityNet):
     exposure and colour, which codec ladders do not change. ``bitstream`` (no-reference) adds the file's bitstream
     cues. ``deep_views=1`` (no-reference): the backbone reads the fragments only, and the whole view reaches the head
     through the exposure and colour cues alone, which halves the network's cost. ``grid``: the fragments' patches per
-    side (:func:`frame_views_uint8`), which sets the views' side and the network's cost. Input (B, V, 3, H, W): the V
+    side (:func:`frame_views_uint8`), which sets the views' side and the network's cost. ``positions`` (no-reference):
+    ``"centre"`` takes each cell's centre patch on every frame; ``"frame"`` a random position in each cell, drawn
+    for each scored frame from the seed :func:`frame_generator` gives its place in the file, which in validation
+    raised every figure of the ugc head (docs/video.md). Input (B, V, 3, H, W): the V
     distorted views, then (FR) the V reference views, then (``metrics``) the V views of the reference frame before;
     with ``bitstream``, the pair (views, (B, N_BITSTREAM) bitstream cues)."""
 
     def __init__(self, width: float = 0.375, blocks: tuple[int, int, int, int] = (2, 2, 2, 2), hidden: int = 256,
                  views: int = 2, full_reference: bool = False, metrics: bool = False, content: bool = True,
                  cues: bool = False, bitstream: bool = False, exposure: bool = True,
-                 deep_views: int | None = None, grid: int = GRID) -> None:
+                 deep_views: int | None = None, grid: int = GRID, positions: str = "centre") -> None:
         if metrics and not full_reference:
             raise ValueError("view metrics compare with a reference: they need full_reference=True")
         if not (content or full_reference or cues):
@@ -190,6 +204,10 @@ class VideoNet(QualityNet):
         if not (exposure or cues):
             raise ValueError("exposure=False chooses among the distortion cues: it needs cues=True")
         check_grid(grid)
+        if positions not in POSITIONS:
+            raise ValueError(f"positions must be one of {', '.join(POSITIONS)}, got {positions!r}")
+        if positions != "centre" and full_reference:
+            raise ValueError("a full-reference network reads both sides at the cell centres: positions='centre'")
         deep_views = views if deep_views is None else deep_views
         if deep_views != views and (full_reference or not content or deep_views != 1):
             raise ValueError(f"deep_views={deep_views}: a no-reference network with content features reads all "
@@ -201,7 +219,7 @@ class VideoNet(QualityNet):
             super().__init__(width, blocks, hidden, inputs=units, input_unit=0.5)
         self.views, self.full_reference, self.metrics, self.content = views, full_reference, metrics, content
         self.cues, self.bitstream, self.exposure, self.deep_views = cues, bitstream, exposure, deep_views
-        self.grid = grid
+        self.grid, self.positions = grid, positions
         if metrics or cues or bitstream:
             n_cues = N_CUES if exposure else N_FRAGMENT_CUES
             d = self.norm.num_features + views * len(VIEW_METRICS) * metrics + n_cues * cues + N_BITSTREAM * bitstream
@@ -228,7 +246,8 @@ class VideoNet(QualityNet):
     def config(self) -> dict[str, Any]:
         return {**super().config(), "views": self.views, "full_reference": self.full_reference,
                 "metrics": self.metrics, "content": self.content, "cues": self.cues, "bitstream": self.bitstream,
-                "exposure": self.exposure, "deep_views": self.deep_views, "grid": self.grid}
+                "exposure": self.exposure, "deep_views": self.deep_views, "grid": self.grid,
+                "positions": self.positions}
 
     @classmethod
     def build(cls, cfg: dict[str, Any]) -> VideoNet:
@@ -236,7 +255,8 @@ class VideoNet(QualityNet):
         return cls(net.backbone.width, net.backbone.blocks, net.hidden, int(cfg.get("views", 2)),
                    bool(cfg.get("full_reference", False)), bool(cfg.get("metrics", False)),
                    bool(cfg.get("content", True)), bool(cfg.get("cues", False)), bool(cfg.get("bitstream", False)),
-                   bool(cfg.get("exposure", True)), cfg.get("deep_views"), int(cfg.get("grid", GRID)))
+                   bool(cfg.get("exposure", True)), cfg.get("deep_views"), int(cfg.get("grid", GRID)),
+                   str(cfg.get("positions", "centre")))
 
     def maps(self, x: Tensor) -> list[Tensor]:
         """(B, V, 3, H, W) views -> the backbone's stage maps, each (B * V, C, h, w)."""
@@ -318,7 +338,11 @@ class VideoModel(QualityModel):
         return views, bitstream_cues(None) if side is None else side
 
     def prepare(self, frame: np.ndarray, ref: np.ndarray | None, state: dict[str, Any]) -> Prepared:
-        return self.with_side(frame_views(frame, whole=self.net.whole_view, grid=self.net.grid), state)
+        gen = None
+        if self.net.positions == "frame":
+            ordinal = state["ordinal"] = state.get("ordinal", -1) + 1
+            gen = frame_generator(ordinal)
+        return self.with_side(frame_views(frame, gen, self.net.whole_view, self.net.grid), state)
 
     def train_views(self, frame: np.ndarray, rng: np.random.Generator, state: dict[str, Any]) -> Prepared:
         """Training input of one frame: fragments at random cell positions, both views flipped together at random."""

@@ -25,8 +25,9 @@ validates (model selection, early stopping); the held-out test contents are neve
 then train once more from scratch on the training and validation contents together, for the epochs validation
 chose (``refit``), and ship that network: their heads are short of contents more than of anything else, and
 their validation curves are flat around the chosen epoch, so that epoch count carries over. ``ugc``'s peaks at
-one epoch (see docs/video.md), and ``pgc-fr`` reads only how a clip differs from its source: both ship the
-validated network.
+one epoch (see docs/video.md), so it ships the mean of the weights of its last five epochs (``average_from``),
+which evens out its noisy validation curve; ``pgc-fr`` reads only how a clip differs from its source and ships
+the validated network.
 """
 from __future__ import annotations
 
@@ -51,7 +52,8 @@ from common.metrics.cues import BPP_SIZE_EXPONENT, bitstream_cues
 from common.train.finetune import FinetuneLoss, frame_indices
 from common.train.trainer import Fit, TrainConfig, Trainer, epoch_order, seed_everything, validation_share
 from common.weights import load_weights, record_weights, weights_dir
-from suites.video.model import GRID, PATCH, VideoNet, file_bitstream_cues, frame_views_uint8, match_size
+from suites.video.model import (GRID, PATCH, VideoNet, file_bitstream_cues, frame_generator, frame_views_uint8,
+                                match_size)
 
 FRAMES = 4  # uniform frames of each training clip
 PASSES = 3  # cached views per frame: the scoring views, then random fragment positions
@@ -75,7 +77,9 @@ class VideoRecipe:
     content's versions order, the pristine one included. ``refit``: once validation has chosen the epoch, train
     the network again on the training and validation contents together (:func:`refit_all`) and ship that.
     ``deep_views=1``: the backbone reads the fragments only, the whole view feeding the exposure cues alone;
-    ``grid``: the fragments' patches per side (:class:`VideoNet`)."""
+    ``grid``: the fragments' patches per side and ``positions`` where they sit when scoring (:class:`VideoNet`).
+    ``average_from`` > 0: ship the mean of the weights of that epoch and every later one
+    (:attr:`common.train.TrainConfig.average_from`) rather than the best validated epoch's."""
 
     name: str
     set: str
@@ -94,11 +98,13 @@ class VideoRecipe:
     refit: bool = False
     deep_views: int = 2
     grid: int = GRID
+    positions: str = "centre"
+    average_from: int = 0
 
 
 RECIPES = {r.name: r for r in (
     VideoRecipe("ugc", "ugc", "fused", cues=True, per_content=8, within=2.0, deep_views=1, grid=4,
-                epochs=10),
+                positions="frame", epochs=10, average_from=6),
     VideoRecipe("pgc", "pgc", "vmaf", content=False, cues=True, bitstream=True, exposure=False, epochs=40,
                 refit=True),
     VideoRecipe("pgc-fr", "pgc", "vmaf", full_reference=True, hidden=0, content=False),
@@ -124,29 +130,32 @@ def content_seed(content: str) -> int:
 
 
 def clip_views(frames: list[np.ndarray], seed: int, size: tuple[int, int] | None = None, whole: str = "area",
-               grid: int = GRID) -> Tensor:
-    """(PASSES, frames, 2, 3, S, S) uint8 views: pass 0 as scored, later passes with fragments at random cell
-    positions (seeded by ``seed``, pass and frame). ``size`` (h, w): scale the frames to it first (FR). ``whole``
-    and ``grid``: how the views are made (:func:`suites.video.model.frame_views_uint8`)."""
+               grid: int = GRID, positions: str = "centre") -> Tensor:
+    """(PASSES, frames, 2, 3, S, S) uint8 views: pass 0 as scored (``positions``: see
+    :class:`suites.video.model.VideoNet`), later passes with fragments at random cell positions (seeded by ``seed``,
+    pass and frame). ``size`` (h, w): scale the frames to it first (FR). ``whole`` and ``grid``: how the views are
+    made (:func:`suites.video.model.frame_views_uint8`)."""
     passes = []
     for p in range(PASSES):
         views = []
         for k, f in enumerate(frames):
-            gen = torch.Generator().manual_seed((seed * 7919 + p) * 1009 + k) if p else None
+            gen = (torch.Generator().manual_seed((seed * 7919 + p) * 1009 + k) if p else
+                   frame_generator(k) if positions == "frame" else None)
             views.append(frame_views_uint8(f if size is None else match_size(f, size), gen, whole, grid))
         passes.append(torch.stack(views))
     return torch.stack(passes)
 
 
 def item_views(item: Item, full_reference: bool, refs: dict[Path, tuple[Tensor, tuple[int, int]]],
-               whole: str = "area", grid: int = GRID) -> Tensor:
+               whole: str = "area", grid: int = GRID, positions: str = "centre") -> Tensor:
     """(PASSES, FRAMES, V, 3, S, S) uint8 views of one clip; FR: the distorted views (scaled to the reference's
     size), then the reference's and those of the reference frame before each (for motion) at the same fragment
     positions, the reference's kept in ``refs`` (the clips of a content come together, so one reference is kept).
-    ``whole``: how a no-reference clip's whole view is made; ``grid``: the fragments' patches per side."""
+    ``whole``: how a no-reference clip's whole view is made; ``grid``: the fragments' patches per side; ``positions``:
+    where a no-reference clip's scoring views take them."""
     seed = content_seed(item.content)
     if not full_reference:
-        return clip_views(_frames(item.path), seed, whole=whole, grid=grid)
+        return clip_views(_frames(item.path), seed, whole=whole, grid=grid, positions=positions)
     ref = item.ref or item.path
     if ref not in refs:
         frames = _frames(ref)
@@ -159,11 +168,11 @@ def item_views(item: Item, full_reference: bool, refs: dict[Path, tuple[Tensor, 
 
 
 def _cache_chunk(items: list[Item], full_reference: bool, path: Path, whole: str = "area",
-                 grid: int = GRID) -> int:
+                 grid: int = GRID, positions: str = "centre") -> int:
     """Write the views of ``items`` to the chunk file ``path`` (atomically); return how many clips."""
     torch.set_num_threads(1)  # one chunk per process
     refs: dict[Path, tuple[Tensor, tuple[int, int]]] = {}
-    views = np.stack([item_views(item, full_reference, refs, whole, grid).numpy() for item in items])
+    views = np.stack([item_views(item, full_reference, refs, whole, grid, positions).numpy() for item in items])
     tmp = path.with_suffix(".tmp.npy")
     np.save(tmp, views)
     tmp.replace(path)
@@ -171,10 +180,11 @@ def _cache_chunk(items: list[Item], full_reference: bool, path: Path, whole: str
 
 
 def cache_views(items: list[Item], full_reference: bool, cache: Path, progress: bool = True,
-                workers: int | None = None, whole: str = "area", grid: int = GRID) -> list[np.ndarray]:
-    """The uint8 views of every item (``whole`` and ``grid``: how the views are made), cached in ``cache`` in chunks
-    of CHUNK clips made by ``workers`` processes (default: one per CPU core); a re-run reads the finished chunks. A
-    list of memory-mapped (n, PASSES, FRAMES, V, 3, S, S) arrays."""
+                workers: int | None = None, whole: str = "area", grid: int = GRID,
+                positions: str = "centre") -> list[np.ndarray]:
+    """The uint8 views of every item (``whole``, ``grid`` and ``positions``: how the views are made), cached in
+    ``cache`` in chunks of CHUNK clips made by ``workers`` processes (default: one per CPU core); a re-run reads the
+    finished chunks. A list of memory-mapped (n, PASSES, FRAMES, V, 3, S, S) arrays."""
     cache.mkdir(parents=True, exist_ok=True)
     parts = [items[k:k + CHUNK] for k in range(0, len(items), CHUNK)]
     paths = [cache / f"chunk{k:05d}.npy" for k in range(len(parts))]
@@ -184,12 +194,12 @@ def cache_views(items: list[Item], full_reference: bool, cache: Path, progress: 
     workers = min(workers or os.cpu_count() or 1, len(todo))
     if workers > 1:
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            for job in as_completed([pool.submit(_cache_chunk, parts[k], full_reference, paths[k], whole, grid)
-                                     for k in todo]):
+            for job in as_completed([pool.submit(_cache_chunk, parts[k], full_reference, paths[k], whole, grid,
+                                                 positions) for k in todo]):
                 bar.update(job.result())
     else:
         for k in todo:
-            bar.update(_cache_chunk(parts[k], full_reference, paths[k], whole, grid))
+            bar.update(_cache_chunk(parts[k], full_reference, paths[k], whole, grid, positions))
     bar.close()
     return [np.load(path, mmap_mode="r") for path in paths]
 
@@ -282,9 +292,10 @@ def architecture(recipe: VideoRecipe, hidden: int, train_stages: int) -> str:
     """The manifest's one-line description of a recipe's network."""
     side = recipe.grid * PATCH
     views = f"two {side}x{side} views per frame (fragments of {recipe.grid}x{recipe.grid} patches + whole frame)"
+    where = "; each frame's patches at its own seeded random cell positions" * (recipe.positions == "frame")
     deep = views if recipe.deep_views == 2 else (f"the {side}x{side} fragments of each frame ({recipe.grid}x"
-                                                 f"{recipe.grid} patches; the whole frame, sampled sparsely, feeds "
-                                                 "the exposure and colour cues only)")
+                                                 f"{recipe.grid} patches{where}; the whole frame, sampled sparsely, "
+                                                 "feeds the exposure and colour cues only)")
     head = (f"BatchNorm + {'MLP' if hidden else 'linear'} head per frame, mean pooling (suites.video.model.VideoNet); "
             "fp16")
     bits = " and the file's bitstream cues" if recipe.bitstream else ""
@@ -320,7 +331,8 @@ def start_net(recipe: VideoRecipe, hidden: int, backbone: str | None, train_stag
     cfg = state["config"]
     net = VideoNet(float(cfg["width"]), tuple(cfg["blocks"]), hidden, full_reference=recipe.full_reference,
                    metrics=recipe.full_reference, content=recipe.content, cues=recipe.cues, bitstream=recipe.bitstream,
-                   exposure=recipe.exposure, deep_views=recipe.deep_views, grid=recipe.grid)
+                   exposure=recipe.exposure, deep_views=recipe.deep_views, grid=recipe.grid,
+                   positions=recipe.positions)
     net.backbone.load_state_dict({k: v.float() for k, v in state["backbone"].items()})
     net.freeze_backbone(train_stages)
     return net, sha
@@ -350,6 +362,8 @@ def train(name: str, out: str | Path, set_dir: str | Path, config: TrainConfig, 
     recipe = RECIPES[name]
     hidden = recipe.hidden if hidden is None else hidden
     train_stages = recipe.train_stages if train_stages is None else train_stages
+    if recipe.average_from and config.average_from is None:
+        config = replace(config, average_from=recipe.average_from)
     if train_stages and not (recipe.content or recipe.full_reference):
         raise ValueError(f"{name}'s head reads its cues alone, not the backbone: --train-stages does not apply")
     manifest = read_manifest(set_dir)
@@ -362,12 +376,13 @@ def train(name: str, out: str | Path, set_dir: str | Path, config: TrainConfig, 
     version = FR_VIEWS_VERSION if recipe.full_reference else VIEWS_VERSION
     whole = "sampled" if net.whole_view == "sampled" else "area"  # an unread view: any cache serves, so keep one
     spec = f"{manifest.sha256}|{recipe.full_reference}|{FRAMES}|{PASSES}|{recipe.grid * PATCH}|{version}"
-    key = hashlib.sha256((spec + "|sampled-nearest" * (whole == "sampled")).encode())  # older keys stay
+    spec += "|sampled-nearest" * (whole == "sampled") + "|frame-positions" * (recipe.positions == "frame")
+    key = hashlib.sha256(spec.encode())  # older keys stay
     run = Path(run_dir) if run_dir else manifest.root.parent.parent / "runs" / name
     train_items, val_items = split_items(items)
     views_dir = run / f"views-{key.hexdigest()[:12]}"  # one per set and view recipe
     chunks = cache_views(train_items + val_items, recipe.full_reference, views_dir, config.progress, whole=whole,
-                         grid=recipe.grid)
+                         grid=recipe.grid, positions=recipe.positions)
     targets = [i.labels[recipe.label] for i in train_items + val_items]
     n = len(train_items)
     if recipe.per_content and config.batch_size % recipe.per_content:
@@ -383,7 +398,8 @@ def train(name: str, out: str | Path, set_dir: str | Path, config: TrainConfig, 
     bitstream = ("bitstream", BITSTREAM_DROP, BPP_SIZE_EXPONENT, "quantiser", "hevc", "av1")
     extra = (grouping * any(grouping) + (bitstream,) * recipe.bitstream + (("fragment cues",),) * (not recipe.exposure)
              + (("deep views", recipe.deep_views),) * (recipe.deep_views != 2)
-             + (("grid", recipe.grid),) * (recipe.grid != GRID))
+             + (("grid", recipe.grid),) * (recipe.grid != GRID)
+             + (("positions", recipe.positions),) * (recipe.positions != "centre"))
     run_spec = repr((hidden, train_stages, recipe.content, backbone_sha, settings) + extra)
     run_key = hashlib.sha256(run_spec.encode()).hexdigest()[:12]
     fit = Trainer(PooledClips(net), FinetuneLoss(within=recipe.within), train_set, val_set, config,
@@ -402,6 +418,10 @@ def train(name: str, out: str | Path, set_dir: str | Path, config: TrainConfig, 
                 "val_contents": len({i.content for i in val_items}), "epochs": fit.epochs, "steps": fit.steps,
                 "best_epoch": fit.best_epoch, "val_srcc": fit.best_srcc if math.isfinite(fit.best_srcc) else None,
                 "stopped": fit.stopped, "train_config": asdict(config),
+                **({"averaged": {"epochs": fit.averaged, "from_epoch": config.average_from,
+                                 "val_srcc": fit.averaged_srcc if math.isfinite(fit.averaged_srcc) else None,
+                                 "note": "the shipped network: the mean of the weights at the end of these epochs"}}
+                   if fit.averaged else {}),
                 **({"refit": {**refit, "note": "the shipped network: trained again on the training and validation "
                               "contents together for the epochs validation chose"}} if refit else {})}
     out = Path(out)
