@@ -250,7 +250,7 @@ def test_per_frame_positions_cover_more_of_a_clip_and_stay_reproducible(tmp_path
     views = [model.prepare(frame, None, state) for _ in range(3)]
     assert all(not torch.equal(views[k][0], views[k + 1][0]) for k in range(2))  # fragments move from frame to frame
     assert all(torch.equal(views[k][1], views[0][1]) for k in range(3))  # the whole view does not
-    assert torch.equal(views[2], frame_views(frame, frame_generator(2), "sampled", 4))
+    assert torch.equal(views[2], frame_views(frame, frame_generator("frame", 2), "sampled", 4))
     clip = mediagen.make_clip(tmp_path / "static.mp4", n_frames=8, size=(640, 360))
     first, second = model.score(clip), model.score(clip)
     assert first.ok and [f.score for f in first.frames] == [f.score for f in second.frames]

@@ -291,13 +291,12 @@ class Trainer:
                 break
             if stopped != "epochs":
                 break
-        if self.average is not None:
-            self.model.load_state_dict(self.average)
-            return Fit(st["epoch"], st["step"], st["best_epoch"], st["best_srcc"], list(st["history"]), stopped,
-                       st["averaged"], self.validate().get("val_srcc", math.nan))
-        if self.best_weights is not None:
-            self.model.load_state_dict(self.best_weights)
-        return Fit(st["epoch"], st["step"], st["best_epoch"], st["best_srcc"], list(st["history"]), stopped)
+        final = self.average if self.average is not None else self.best_weights
+        if final is not None:
+            self.model.load_state_dict(final)
+        averaged_srcc = self.validate().get("val_srcc", math.nan) if self.average is not None else math.nan
+        return Fit(st["epoch"], st["step"], st["best_epoch"], st["best_srcc"], list(st["history"]), stopped,
+                   st.get("averaged", 0), averaged_srcc)
 
     def _accumulate(self) -> None:
         """Fold the current weights into the running mean (integer buffers keep their latest value)."""

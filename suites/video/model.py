@@ -111,10 +111,11 @@ def frame_views_uint8(frame: np.ndarray, generator: torch.Generator | None = Non
     return torch.stack([frag, torch.from_numpy(small).permute(2, 0, 1)])
 
 
-def frame_generator(ordinal: int) -> torch.Generator:
-    """The generator of the patch positions of a file's ``ordinal``-th scored frame (from 0), for networks with
-    ``positions="frame"``: the same in scoring and in the training cache's scoring views."""
-    return torch.Generator().manual_seed(FRAME_SEED + ordinal)
+def frame_generator(positions: str, ordinal: int) -> torch.Generator | None:
+    """The generator of the patch positions of a file's ``ordinal``-th scored frame (from 0) under ``positions``
+    (:class:`VideoNet`): None (cell centres) for ``"centre"``. The same in scoring and in the training cache's
+    scoring views."""
+    return torch.Generator().manual_seed(FRAME_SEED + ordinal) if positions == "frame" else None
 
 
 def frame_views(frame: np.ndarray, generator: torch.Generator | None = None, whole: str = "area",
@@ -338,10 +339,8 @@ class VideoModel(QualityModel):
         return views, bitstream_cues(None) if side is None else side
 
     def prepare(self, frame: np.ndarray, ref: np.ndarray | None, state: dict[str, Any]) -> Prepared:
-        gen = None
-        if self.net.positions == "frame":
-            ordinal = state["ordinal"] = state.get("ordinal", -1) + 1
-            gen = frame_generator(ordinal)
+        ordinal = state["ordinal"] = state.get("ordinal", -1) + 1
+        gen = frame_generator(self.net.positions, ordinal)
         return self.with_side(frame_views(frame, gen, self.net.whole_view, self.net.grid), state)
 
     def train_views(self, frame: np.ndarray, rng: np.random.Generator, state: dict[str, Any]) -> Prepared:

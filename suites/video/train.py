@@ -129,50 +129,58 @@ def content_seed(content: str) -> int:
     return int.from_bytes(hashlib.sha1(content.encode()).digest()[:4], "little")
 
 
-def clip_views(frames: list[np.ndarray], seed: int, size: tuple[int, int] | None = None, whole: str = "area",
-               grid: int = GRID, positions: str = "centre") -> Tensor:
-    """(PASSES, frames, 2, 3, S, S) uint8 views: pass 0 as scored (``positions``: see
-    :class:`suites.video.model.VideoNet`), later passes with fragments at random cell positions (seeded by ``seed``,
-    pass and frame). ``size`` (h, w): scale the frames to it first (FR). ``whole`` and ``grid``: how the views are
-    made (:func:`suites.video.model.frame_views_uint8`)."""
+@dataclass(frozen=True)
+class ViewSpec:
+    """How cached views are made: the whole view (``whole``) and the fragments' ``grid``
+    (:func:`suites.video.model.frame_views_uint8`), and where the scoring pass takes the patches (``positions``,
+    :class:`suites.video.model.VideoNet`)."""
+
+    whole: str = "area"
+    grid: int = GRID
+    positions: str = "centre"
+
+
+def clip_views(frames: list[np.ndarray], seed: int, size: tuple[int, int] | None = None,
+               spec: ViewSpec = ViewSpec()) -> Tensor:
+    """(PASSES, frames, 2, 3, S, S) uint8 views made as ``spec`` says: pass 0 as scored, later passes with
+    fragments at random cell positions (seeded by ``seed``, pass and frame). ``size`` (h, w): scale the frames to
+    it first (FR)."""
     passes = []
     for p in range(PASSES):
         views = []
         for k, f in enumerate(frames):
             gen = (torch.Generator().manual_seed((seed * 7919 + p) * 1009 + k) if p else
-                   frame_generator(k) if positions == "frame" else None)
-            views.append(frame_views_uint8(f if size is None else match_size(f, size), gen, whole, grid))
+                   frame_generator(spec.positions, k))
+            views.append(frame_views_uint8(f if size is None else match_size(f, size), gen, spec.whole, spec.grid))
         passes.append(torch.stack(views))
     return torch.stack(passes)
 
 
 def item_views(item: Item, full_reference: bool, refs: dict[Path, tuple[Tensor, tuple[int, int]]],
-               whole: str = "area", grid: int = GRID, positions: str = "centre") -> Tensor:
+               spec: ViewSpec = ViewSpec()) -> Tensor:
     """(PASSES, FRAMES, V, 3, S, S) uint8 views of one clip; FR: the distorted views (scaled to the reference's
     size), then the reference's and those of the reference frame before each (for motion) at the same fragment
     positions, the reference's kept in ``refs`` (the clips of a content come together, so one reference is kept).
-    ``whole``: how a no-reference clip's whole view is made; ``grid``: the fragments' patches per side; ``positions``:
-    where a no-reference clip's scoring views take them."""
+    ``spec``: how the views are made (FR: its grid only; both sides whole and cell-centred, so that they align)."""
     seed = content_seed(item.content)
     if not full_reference:
-        return clip_views(_frames(item.path), seed, whole=whole, grid=grid, positions=positions)
+        return clip_views(_frames(item.path), seed, spec=spec)
+    fr = ViewSpec(grid=spec.grid)
     ref = item.ref or item.path
     if ref not in refs:
         frames = _frames(ref)
         refs.clear()
-        views = torch.cat([clip_views(frames, seed, grid=grid), clip_views(_frames(ref, before=True), seed, grid=grid)],
-                          2)
+        views = torch.cat([clip_views(frames, seed, spec=fr), clip_views(_frames(ref, before=True), seed, spec=fr)], 2)
         refs[ref] = views, frames[0].shape[:2]
     ref_views, size = refs[ref]
-    return torch.cat([clip_views(_frames(item.path), seed, size, grid=grid), ref_views], 2)
+    return torch.cat([clip_views(_frames(item.path), seed, size, fr), ref_views], 2)
 
 
-def _cache_chunk(items: list[Item], full_reference: bool, path: Path, whole: str = "area",
-                 grid: int = GRID, positions: str = "centre") -> int:
+def _cache_chunk(items: list[Item], full_reference: bool, path: Path, spec: ViewSpec) -> int:
     """Write the views of ``items`` to the chunk file ``path`` (atomically); return how many clips."""
     torch.set_num_threads(1)  # one chunk per process
     refs: dict[Path, tuple[Tensor, tuple[int, int]]] = {}
-    views = np.stack([item_views(item, full_reference, refs, whole, grid, positions).numpy() for item in items])
+    views = np.stack([item_views(item, full_reference, refs, spec).numpy() for item in items])
     tmp = path.with_suffix(".tmp.npy")
     np.save(tmp, views)
     tmp.replace(path)
@@ -180,11 +188,10 @@ def _cache_chunk(items: list[Item], full_reference: bool, path: Path, whole: str
 
 
 def cache_views(items: list[Item], full_reference: bool, cache: Path, progress: bool = True,
-                workers: int | None = None, whole: str = "area", grid: int = GRID,
-                positions: str = "centre") -> list[np.ndarray]:
-    """The uint8 views of every item (``whole``, ``grid`` and ``positions``: how the views are made), cached in
-    ``cache`` in chunks of CHUNK clips made by ``workers`` processes (default: one per CPU core); a re-run reads the
-    finished chunks. A list of memory-mapped (n, PASSES, FRAMES, V, 3, S, S) arrays."""
+                workers: int | None = None, spec: ViewSpec = ViewSpec()) -> list[np.ndarray]:
+    """The uint8 views of every item, made as ``spec`` says, cached in ``cache`` in chunks of CHUNK clips made by
+    ``workers`` processes (default: one per CPU core); a re-run reads the finished chunks. A list of memory-mapped
+    (n, PASSES, FRAMES, V, 3, S, S) arrays."""
     cache.mkdir(parents=True, exist_ok=True)
     parts = [items[k:k + CHUNK] for k in range(0, len(items), CHUNK)]
     paths = [cache / f"chunk{k:05d}.npy" for k in range(len(parts))]
@@ -194,12 +201,12 @@ def cache_views(items: list[Item], full_reference: bool, cache: Path, progress: 
     workers = min(workers or os.cpu_count() or 1, len(todo))
     if workers > 1:
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            for job in as_completed([pool.submit(_cache_chunk, parts[k], full_reference, paths[k], whole, grid,
-                                                 positions) for k in todo]):
+            for job in as_completed([pool.submit(_cache_chunk, parts[k], full_reference, paths[k], spec)
+                                     for k in todo]):
                 bar.update(job.result())
     else:
         for k in todo:
-            bar.update(_cache_chunk(parts[k], full_reference, paths[k], whole, grid, positions))
+            bar.update(_cache_chunk(parts[k], full_reference, paths[k], spec))
     bar.close()
     return [np.load(path, mmap_mode="r") for path in paths]
 
@@ -375,14 +382,14 @@ def train(name: str, out: str | Path, set_dir: str | Path, config: TrainConfig, 
     net, backbone_sha = start_net(recipe, hidden, backbone, train_stages)
     version = FR_VIEWS_VERSION if recipe.full_reference else VIEWS_VERSION
     whole = "sampled" if net.whole_view == "sampled" else "area"  # an unread view: any cache serves, so keep one
+    views = ViewSpec(whole, recipe.grid, recipe.positions)
     spec = f"{manifest.sha256}|{recipe.full_reference}|{FRAMES}|{PASSES}|{recipe.grid * PATCH}|{version}"
     spec += "|sampled-nearest" * (whole == "sampled") + "|frame-positions" * (recipe.positions == "frame")
     key = hashlib.sha256(spec.encode())  # older keys stay
     run = Path(run_dir) if run_dir else manifest.root.parent.parent / "runs" / name
     train_items, val_items = split_items(items)
     views_dir = run / f"views-{key.hexdigest()[:12]}"  # one per set and view recipe
-    chunks = cache_views(train_items + val_items, recipe.full_reference, views_dir, config.progress, whole=whole,
-                         grid=recipe.grid, positions=recipe.positions)
+    chunks = cache_views(train_items + val_items, recipe.full_reference, views_dir, config.progress, spec=views)
     targets = [i.labels[recipe.label] for i in train_items + val_items]
     n = len(train_items)
     if recipe.per_content and config.batch_size % recipe.per_content:
