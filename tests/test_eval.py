@@ -112,6 +112,10 @@ def test_d_l_p_tests_known_answers(higher_better: bool) -> None:
     assert a.p.pairs == 20 and a.p.value == pytest.approx(14.5 / 20)
     assert a.binary == {"true_4k": 1.0}
     assert a.n == 14 and a.corr.srcc > 0 and a.corr.krcc > 0 and not a.notes
+    # Breakdowns: per kind, and each pristine row's part of the D-test (B's ties with its noise 1: 11.5 of 12).
+    assert a.l.by_kind == pytest.approx({"blur": 0.6, "noise": (1 + np.sqrt(3) / 2) / 2})
+    assert a.d_by_content == pytest.approx({"A": 11.5 / 12, "B": 11.5 / 12})
+    assert np.mean(list(a.d_by_content.values())) == pytest.approx(a.d_auc)
 
 
 def test_orientation_makes_a_good_lower_is_better_model_positive() -> None:
@@ -189,6 +193,9 @@ def test_dqa_eval_end_to_end(image_set: Path, tmp_path: Path, tiny_model, capsys
     assert psnr["n"] == 14 and psnr["failed"] == 1 and "c1_broken.png" in psnr["failures"][0]
     assert psnr["d_auc"] == 1 and psnr["l_test"] == pytest.approx(1) and psnr["l_lists"] == 4
     assert psnr["srcc"] > 0.5 and psnr["auc"]["true_4k"] == 1 and psnr["p_pairs"] > 0
+    assert psnr["l_by_kind"] == pytest.approx({"gaussian_blur": 1, "gaussian_noise": 1})
+    assert psnr["d_by_content"] == {"c0": 1, "c1": 1}
+    assert "| L-test by degradation | psnr | tiny-nr |" in md and "| c1 | 1.000 |" in md
     assert rows["tiny-nr"]["n"] == 14 and rows["tiny-nr"]["command"] == psnr["command"]
     for name in ("psnr", "tiny-nr"):
         assert f"| {name} |" in md

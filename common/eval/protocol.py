@@ -3,10 +3,13 @@
 The D-, L- and P-tests follow K. Ma et al., "Waterloo Exploration Database: New challenges for image
 quality assessment models", IEEE TIP 26(2), 2017, adapted to our manifests:
 
-- D-test: how well scores separate pristine rows from distorted ones, as an AUC (pristine should win).
+- D-test: how well scores separate pristine rows from distorted ones, as an AUC (pristine should win);
+  broken down by pristine row, each one's share of distorted rows scored below it (their mean is the AUC),
+  which shows whether a few sources that are themselves poor make most of the loss.
 - L-test: within each list of one content and one degradation kind (with the content's pristine row
   at level 0), the SRCC between score and severity (negated: higher level is worse), averaged over
-  lists with at least 3 distinct levels.
+  lists with at least 3 distinct levels; broken down by degradation kind, as per-distortion SRCC tables
+  are in IQA papers.
 - P-test: over pairs of distorted rows of one content whose primary labels differ by at least a
   margin, the fraction the model orders as the label does (ties in score count half).
 
@@ -45,13 +48,26 @@ def d_test(items: Sequence[Item], scores: np.ndarray) -> float:
     return auc(scores[pristine], scores[~pristine])
 
 
+def d_test_by_content(items: Sequence[Item], scores: np.ndarray) -> dict[str, float]:
+    """For each scored pristine row (keyed by its content): the share of scored distorted rows of every content
+    that it outscores, ties counting half. With one pristine row per content their mean is :func:`d_test`."""
+    finite = np.isfinite(scores)
+    distorted = scores[finite & ~np.array([it.pristine for it in items], dtype=bool)]
+    if not len(distorted):
+        return {}
+    return {it.content: float(np.mean(distorted < s) + 0.5 * np.mean(distorted == s))
+            for it, s, ok in zip(items, scores, finite) if it.pristine and ok}
+
+
 @dataclass(frozen=True)
 class LTest:
-    """Mean within-list SRCC with severity, over ``lists`` lists; ``flat`` of them had constant scores."""
+    """Mean within-list SRCC with severity, over ``lists`` lists; ``flat`` of them had constant scores;
+    ``by_kind``: the mean over the lists of each degradation kind."""
 
     value: float
     lists: int
     flat: int
+    by_kind: dict[str, float] = field(default_factory=dict)
 
 
 def l_test(items: Sequence[Item], scores: np.ndarray) -> LTest:
@@ -66,18 +82,21 @@ def l_test(items: Sequence[Item], scores: np.ndarray) -> LTest:
     for i, it in enumerate(items):
         if np.isfinite(scores[i]):
             (pristine[it.content] if it.pristine else lists[(it.content, it.kind)]).append(i)
-    values, flat = [], 0
-    for (content, _), idx in lists.items():
+    values: dict[str, list[float]] = defaultdict(list)
+    flat = 0
+    for (content, kind), idx in lists.items():
         idx = idx + pristine[content]
         levels = np.array([items[i].level for i in idx], dtype=np.float64)
         if len(np.unique(levels)) < MIN_LEVELS:
             continue
         if np.ptp(scores[idx]) == 0:
             flat += 1
-            values.append(0.0)
+            values[kind].append(0.0)
         else:
-            values.append(srcc(scores[idx], -levels))
-    return LTest(float(np.mean(values)) if values else np.nan, len(values), flat)
+            values[kind].append(srcc(scores[idx], -levels))
+    every = [v for vs in values.values() for v in vs]
+    return LTest(float(np.mean(every)) if every else np.nan, len(every), flat,
+                 {kind: float(np.mean(vs)) for kind, vs in sorted(values.items())})
 
 
 @dataclass(frozen=True)
@@ -120,6 +139,7 @@ class Assessment:
     n: int  # rows with a finite score
     corr: Correlations  # with the primary label, over rows that have it
     d_auc: float
+    d_by_content: dict[str, float]  # each pristine row's part of the D-test
     l: LTest
     p: PTest
     binary: dict[str, float] = field(default_factory=dict)  # AUC per binary label
@@ -137,8 +157,8 @@ def assess(items: Sequence[Item], scores: np.ndarray, higher_better: bool, label
         raise ValueError(f"{len(scores)} scores for {len(items)} rows")
     s = orient(scores, higher_better)
     y = label_values(items, label)
-    res = Assessment(int(np.isfinite(s).sum()), correlations(s, y), d_test(items, s), l_test(items, s),
-                     p_test(items, s, y, margin))
+    res = Assessment(int(np.isfinite(s).sum()), correlations(s, y), d_test(items, s), d_test_by_content(items, s),
+                     l_test(items, s), p_test(items, s, y, margin))
     res.binary = {name: binary_auc(s, label_values(items, name)) for name in binary}
     res.label_srcc = {name: srcc(s, label_values(items, name)) for name in others}
     notes = res.notes

@@ -34,7 +34,8 @@ def model_entry(name: str, mode: str, higher_better: bool, weights_sha256: str |
         "model": name, "mode": mode, "higher_better": higher_better, "weights_sha256": weights_sha256,
         "n": a.n, "failed": len(failures), "n_label": c.n,
         "srcc": c.srcc, "krcc": c.krcc, "plcc": c.plcc, "rmse": c.rmse, "mapping": c.mapping,
-        "d_auc": a.d_auc, "l_test": a.l.value, "l_lists": a.l.lists, "l_flat": a.l.flat,
+        "d_auc": a.d_auc, "d_by_content": a.d_by_content, "l_test": a.l.value, "l_lists": a.l.lists,
+        "l_flat": a.l.flat, "l_by_kind": a.l.by_kind,
         "p_test": a.p.value, "p_pairs": a.p.pairs, "auc": a.binary, "srcc_labels": a.label_srcc,
         "notes": notes, "failures": list(failures[:MAX_FAILURES]), "command": command, "evaluated_at": when,
     }
@@ -89,6 +90,17 @@ def _names(names: Sequence[str]) -> str:
     return ", ".join(f"`{n}`" for n in names) or "none"
 
 
+def _breakdown(rows: Sequence[dict[str, Any]], key: str, what: str) -> list[str]:
+    """A table of one per-part figure (``key``: part -> value in each model row), parts down, models across."""
+    models = [r for r in rows if r.get(key)]
+    parts = sorted({p for r in models for p in r[key]})
+    if not parts:
+        return []
+    return ["", f"| {what} | " + " | ".join(r["model"] for r in models) + " |",
+            "|---|" + "---:|" * len(models),
+            *(f"| {p} | " + " | ".join(_num(r[key].get(p)) for r in models) + " |" for p in parts)]
+
+
 def markdown(doc: dict[str, Any]) -> str:
     """The Markdown page of a table document: what was measured, by which commands, the table, how to read it."""
     s, rows = doc["set"], doc["models"]
@@ -134,4 +146,12 @@ def markdown(doc: dict[str, Any]) -> str:
     notes = [f"- {r['model']}: {note}" for r in rows for note in r.get("notes", [])]
     if notes:
         lines += ["", "Notes:", "", *notes]
+    by_kind = _breakdown(rows, "l_by_kind", "L-test by degradation")
+    by_content = _breakdown(rows, "d_by_content", "D-test part of each pristine content")
+    if by_kind or by_content:
+        lines += ["", "## Breakdowns", "",
+                  "L-test by degradation: the mean over the lists of each kind. D-test part of each pristine "
+                  "content: the share of all distorted rows (of every content) that its pristine row outscores; "
+                  "the D-test AUC is their mean, so a low part marks a source the model does not see as pristine.",
+                  *by_kind, *by_content]
     return "\n".join(lines) + "\n"
