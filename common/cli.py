@@ -415,9 +415,14 @@ def _train_video(args: argparse.Namespace) -> int:
     run = data_dir() / "runs" / (args.recipe + ("-small" if args.small else ""))
     fit = train(args.recipe, out, set_dir, config, run_dir=run, command="dqa " + " ".join(args.argv),
                 train_stages=args.train_stages)
-    refit = load_state(out)["config"].get("refit")
+    cfg = load_state(out)["config"]
+    refit, ensemble = cfg.get("refit"), cfg.get("ensemble")
     refit = (f"; then trained again on all {refit['clips']} clips (training and validation contents) for "
              f"{refit['epochs']} epochs, which ships" if refit else "")
+    if ensemble:
+        each = ", ".join(f"{m.get('averaged', m)['val_srcc']:.3f}" for m in ensemble["members"])
+        refit += (f"; the heads of seeds {', '.join(map(str, ensemble['seeds']))} (validation SRCC {each}; the last "
+                  f"run is above) ship together: validation SRCC {cfg['val_srcc']:.3f}")
     print(f"{out}: {fit.epochs} epochs, {fit.steps} steps, stopped by {fit.stopped}; "
           f"best validation SRCC {fit.best_srcc:.3f} at epoch {fit.best_epoch}{refit} (run folder {run})")
     return 0

@@ -210,6 +210,42 @@ def test_a_fragments_only_backbone_reads_the_whole_view_through_its_cues_alone(t
         VideoNet(full_reference=True, deep_views=1)
 
 
+def test_heads_from_several_seeds_score_as_their_mean(tmp_path: Path) -> None:
+    """``VideoNet.ensemble``: one-head networks of one config on one backbone become one network of that many heads
+    that scores as their mean, through a weight file too; other configs or backbones are refused."""
+    from common.quality import HeadEnsemble
+    from suites.video.train import VideoRecipe
+
+    def one(seed: int, hidden: int = TINY["hidden"]) -> VideoNet:
+        torch.manual_seed(seed)
+        net = VideoNet(width=TINY["width"], hidden=hidden, cues=True, deep_views=1, grid=4)
+        with torch.no_grad():
+            net.norm.running_mean.normal_()
+            net.norm.running_var.uniform_(0.5, 2)
+        return net.eval()
+
+    members = [one(s) for s in range(3)]
+    for m in members[1:]:
+        m.backbone.load_state_dict(members[0].backbone.state_dict())
+    joined = VideoNet.ensemble(members).eval()
+    x = torch.rand(4, 2, 3, 128, 128)
+    with torch.inference_mode():
+        want = torch.stack([m(x) for m in members]).mean(0)
+        assert torch.allclose(joined(x), want, atol=1e-4) and joined.heads == 3
+        path = tmp_path / "ensemble.pt"
+        torch.save(joined.export(), path)
+        model = load_model("ugc", device="cpu", weights=str(path))
+        assert model.net.heads == 3 and torch.allclose(model.net.float()(x), want, atol=0.05)  # fp16 weights
+    with pytest.raises(ValueError, match="one config"):
+        VideoNet.ensemble([members[0], one(3, hidden=8)])
+    with pytest.raises(ValueError, match="backbones differ"):
+        VideoNet.ensemble([members[0], one(4)])
+    with pytest.raises(ValueError, match="at least 2"):
+        HeadEnsemble(8, 4, 1)
+    with pytest.raises(ValueError, match="neither refit"):
+        VideoRecipe("x", "game", "vmaf", refit=True, seeds=2)
+
+
 def test_a_network_chooses_its_fragment_grid_and_older_weights_keep_five(tmp_path: Path) -> None:
     """``grid``: the fragments' patches per side, which sets both views' side (grid x 32 pixels) and the network's
     cost; scoring and fine-tuning take the views the weights were trained on, and weights saved before the grid was
@@ -383,6 +419,9 @@ def test_dqa_train_video_recipe(recipe: str, tmp_path_factory: pytest.TempPathFa
         assert cfg["refit"]["steps"] == cfg["best_epoch"] * -(-12 // int(batch)) and cfg["refit"]["contents"] == 3
     if recipe == "ugc":
         assert main(args[:-1] + ["4"]) == 2  # groups of 8 clips of a content do not fill batches of 4
+        ensemble = cfg["ensemble"]  # three heads on the frozen backbone, from seeds 0, 1 and 2
+        assert cfg["heads"] == 3 and ensemble["seeds"] == [0, 1, 2] and len(ensemble["members"]) == 3
+        assert len(list((tmp_path / "data" / "runs" / recipe).glob("views-*/run-*.log.jsonl"))) == 3
     feats = list((tmp_path / "data" / "runs" / recipe).glob("views-*/chunk*.npy"))
     assert feats, "the views of the training clips are cached"
     assert np.load(feats[0], mmap_mode="r").shape[3] == (6 if recipe == "pgc-fr" else 2)  # FR: + previous reference

@@ -43,7 +43,7 @@ from common.media import UniformKeyframes, bitstream_stats, fragments, keyframe_
 from common.metrics import fr
 from common.metrics.cues import N_BITSTREAM, N_CUES, N_FRAGMENT_CUES, bitstream_cues, distortion_cues
 from common.model import Prepared
-from common.quality import QualityModel, QualityNet, mlp
+from common.quality import HeadEnsemble, QualityModel, QualityNet, mlp
 from common.registry import ModelSpec, register
 
 GRID, PATCH = 5, 32  # fragments: GRID x GRID patches of PATCH pixels, by default (a network may choose its grid)
@@ -185,14 +185,15 @@ class VideoNet(QualityNet):
     side (:func:`frame_views_uint8`), which sets the views' side and the network's cost. ``positions`` (no-reference):
     ``"centre"`` takes each cell's centre patch on every frame; ``"frame"`` a random position in each cell, drawn
     for each scored frame from the seed :func:`frame_generator` gives its place in the file, which in validation
-    raised every figure of the ugc head (docs/video.md). Input (B, V, 3, H, W): the V
+    raised every figure of the ugc head (docs/video.md). ``heads`` > 1: that many heads on the one backbone, scoring
+    as their mean (:class:`common.quality.HeadEnsemble`, made by :meth:`ensemble`). Input (B, V, 3, H, W): the V
     distorted views, then (FR) the V reference views, then (``metrics``) the V views of the reference frame before;
     with ``bitstream``, the pair (views, (B, N_BITSTREAM) bitstream cues)."""
 
     def __init__(self, width: float = 0.375, blocks: tuple[int, int, int, int] = (2, 2, 2, 2), hidden: int = 256,
                  views: int = 2, full_reference: bool = False, metrics: bool = False, content: bool = True,
                  cues: bool = False, bitstream: bool = False, exposure: bool = True,
-                 deep_views: int | None = None, grid: int = GRID, positions: str = "centre") -> None:
+                 deep_views: int | None = None, grid: int = GRID, positions: str = "centre", heads: int = 1) -> None:
         if metrics and not full_reference:
             raise ValueError("view metrics compare with a reference: they need full_reference=True")
         if not (content or full_reference or cues):
@@ -205,6 +206,8 @@ class VideoNet(QualityNet):
         if not (exposure or cues):
             raise ValueError("exposure=False chooses among the distortion cues: it needs cues=True")
         check_grid(grid)
+        if heads < 1:
+            raise ValueError(f"heads must be 1 or more, got {heads}")
         if positions not in POSITIONS:
             raise ValueError(f"positions must be one of {', '.join(POSITIONS)}, got {positions!r}")
         if positions != "centre" and full_reference:
@@ -220,11 +223,14 @@ class VideoNet(QualityNet):
             super().__init__(width, blocks, hidden, inputs=units, input_unit=0.5)
         self.views, self.full_reference, self.metrics, self.content = views, full_reference, metrics, content
         self.cues, self.bitstream, self.exposure, self.deep_views = cues, bitstream, exposure, deep_views
-        self.grid, self.positions = grid, positions
+        self.grid, self.positions, self.heads = grid, positions, heads
+        d = self.norm.num_features
         if metrics or cues or bitstream:
             n_cues = N_CUES if exposure else N_FRAGMENT_CUES
-            d = self.norm.num_features + views * len(VIEW_METRICS) * metrics + n_cues * cues + N_BITSTREAM * bitstream
+            d += views * len(VIEW_METRICS) * metrics + n_cues * cues + N_BITSTREAM * bitstream
             self.norm, self.quality = nn.BatchNorm1d(d), mlp(d, hidden, 1)
+        if heads > 1:  # the ensemble normalises its input per head
+            self.norm, self.quality = nn.Identity(), HeadEnsemble(d, hidden, heads)
 
     @property
     def reads_backbone(self) -> bool:
@@ -248,7 +254,22 @@ class VideoNet(QualityNet):
         return {**super().config(), "views": self.views, "full_reference": self.full_reference,
                 "metrics": self.metrics, "content": self.content, "cues": self.cues, "bitstream": self.bitstream,
                 "exposure": self.exposure, "deep_views": self.deep_views, "grid": self.grid,
-                "positions": self.positions}
+                "positions": self.positions, "heads": self.heads}
+
+    @classmethod
+    def ensemble(cls, nets: list[VideoNet]) -> VideoNet:
+        """One network that scores as the mean of ``nets``: one-head networks of one config on one backbone (the
+        frozen backbone of heads trained from several seeds)."""
+        cfg = nets[0].config()
+        if len(nets) < 2 or cfg["heads"] != 1 or any(n.config() != cfg for n in nets):
+            raise ValueError("an ensemble joins two or more one-head networks of one config")
+        backbone = nets[0].backbone.state_dict()
+        if any(not torch.equal(v, n.backbone.state_dict()[k]) for n in nets[1:] for k, v in backbone.items()):
+            raise ValueError("the heads of an ensemble share one backbone: these networks' backbones differ")
+        net = cls.build({**cfg, "heads": len(nets)})
+        net.backbone.load_state_dict(backbone)
+        net.quality.load_heads([(n.norm, n.quality) for n in nets])
+        return net
 
     @classmethod
     def build(cls, cfg: dict[str, Any]) -> VideoNet:
@@ -257,7 +278,7 @@ class VideoNet(QualityNet):
                    bool(cfg.get("full_reference", False)), bool(cfg.get("metrics", False)),
                    bool(cfg.get("content", True)), bool(cfg.get("cues", False)), bool(cfg.get("bitstream", False)),
                    bool(cfg.get("exposure", True)), cfg.get("deep_views"), int(cfg.get("grid", GRID)),
-                   str(cfg.get("positions", "centre")))
+                   str(cfg.get("positions", "centre")), int(cfg.get("heads", 1)))
 
     def maps(self, x: Tensor) -> list[Tensor]:
         """(B, V, 3, H, W) views -> the backbone's stage maps, each (B * V, C, h, w)."""

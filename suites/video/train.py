@@ -79,7 +79,9 @@ class VideoRecipe:
     ``deep_views=1``: the backbone reads the fragments only, the whole view feeding the exposure cues alone;
     ``grid``: the fragments' patches per side and ``positions`` where they sit when scoring (:class:`VideoNet`).
     ``average_from`` > 0: ship the mean of the weights of that epoch and every later one
-    (:attr:`common.train.TrainConfig.average_from`) rather than the best validated epoch's."""
+    (:attr:`common.train.TrainConfig.average_from`) rather than the best validated epoch's. ``seeds`` > 1: train
+    that many heads on the frozen backbone, from consecutive seeds, and ship them together, scoring as their mean
+    (:meth:`VideoNet.ensemble`)."""
 
     name: str
     set: str
@@ -100,11 +102,17 @@ class VideoRecipe:
     grid: int = GRID
     positions: str = "centre"
     average_from: int = 0
+    seeds: int = 1
+
+    def __post_init__(self) -> None:
+        if self.seeds > 1 and (self.refit or self.train_stages):
+            raise ValueError(f"{self.name}: an ensemble of seeds shares one frozen backbone and ships its validated "
+                             "heads: it takes neither refit nor trained stages")
 
 
 RECIPES = {r.name: r for r in (
     VideoRecipe("ugc", "ugc", "fused", cues=True, per_content=8, within=2.0, deep_views=1, grid=4,
-                positions="frame", epochs=10, average_from=6),
+                positions="frame", epochs=10, average_from=6, seeds=3),
     VideoRecipe("pgc", "pgc", "vmaf", content=False, cues=True, bitstream=True, exposure=False, epochs=40,
                 refit=True),
     VideoRecipe("pgc-fr", "pgc", "vmaf", full_reference=True, hidden=0, content=False),
@@ -305,6 +313,8 @@ def architecture(recipe: VideoRecipe, hidden: int, train_stages: int) -> str:
                                                  "feeds the exposure and colour cues only)")
     head = (f"BatchNorm + {'MLP' if hidden else 'linear'} head per frame, mean pooling (suites.video.model.VideoNet); "
             "fp16")
+    if recipe.seeds > 1:
+        head = f"{recipe.seeds} such heads trained from consecutive seeds, scoring as their mean: " + head
     bits = " and the file's bitstream cues" if recipe.bitstream else ""
     if not (recipe.content or recipe.full_reference):
         cues = ("classic distortion cues (common.metrics.cues) of " + (views if recipe.exposure else
@@ -343,6 +353,16 @@ def start_net(recipe: VideoRecipe, hidden: int, backbone: str | None, train_stag
     net.backbone.load_state_dict({k: v.float() for k, v in state["backbone"].items()})
     net.freeze_backbone(train_stages)
     return net, sha
+
+
+def _fit_record(fit: Fit, config: TrainConfig) -> dict[str, Any]:
+    """What the manifest records of one training run."""
+    return {"epochs": fit.epochs, "steps": fit.steps, "best_epoch": fit.best_epoch,
+            "val_srcc": fit.best_srcc if math.isfinite(fit.best_srcc) else None, "stopped": fit.stopped,
+            **({"averaged": {"epochs": fit.averaged, "from_epoch": config.average_from,
+                             "val_srcc": fit.averaged_srcc if math.isfinite(fit.averaged_srcc) else None,
+                             "note": "the network: the mean of the weights at the end of these epochs"}}
+               if fit.averaged else {})}
 
 
 def refit_all(recipe: VideoRecipe, net: VideoNet, chunks: list[np.ndarray], items: list[Item], targets: list[float],
@@ -396,21 +416,36 @@ def train(name: str, out: str | Path, set_dir: str | Path, config: TrainConfig, 
         raise ValueError(f"{name} trains on groups of {recipe.per_content} clips of one content: the batch size must "
                          f"be a multiple of {recipe.per_content}, got {config.batch_size}")
     side = clip_bitstream_cues(train_items + val_items) if recipe.bitstream else None
-    train_set = ClipViews(chunks, range(n), targets[:n], train=True, seed=config.seed, items=train_items,
-                          per_content=recipe.per_content, side=None if side is None else side[:n])
     val_set = ClipViews(chunks, range(n, len(targets)), targets[n:], train=False,
                         side=None if side is None else side[n:]) if val_items else None
-    settings = {k: v for k, v in asdict(config).items() if k not in ("progress", "max_minutes", "device", "workers")}
     grouping = (recipe.cues, recipe.per_content, recipe.within)  # in the key only where set: older keys stay
     bitstream = ("bitstream", BITSTREAM_DROP, BPP_SIZE_EXPONENT, "quantiser", "hevc", "av1")
     extra = (grouping * any(grouping) + (bitstream,) * recipe.bitstream + (("fragment cues",),) * (not recipe.exposure)
              + (("deep views", recipe.deep_views),) * (recipe.deep_views != 2)
              + (("grid", recipe.grid),) * (recipe.grid != GRID)
              + (("positions", recipe.positions),) * (recipe.positions != "centre"))
-    run_spec = repr((hidden, train_stages, recipe.content, backbone_sha, settings) + extra)
-    run_key = hashlib.sha256(run_spec.encode()).hexdigest()[:12]
-    fit = Trainer(PooledClips(net), FinetuneLoss(within=recipe.within), train_set, val_set, config,
-                  views_dir / f"run-{run_key}.pt").fit()
+    members = []
+    for k in range(recipe.seeds):  # each head's run has the key of a one-head run of its seed, so it resumes one
+        cfg = replace(config, seed=config.seed + k)
+        if k:
+            seed_everything(cfg.seed)
+            net = start_net(recipe, hidden, backbone, train_stages)[0]
+        train_set = ClipViews(chunks, range(n), targets[:n], train=True, seed=cfg.seed, items=train_items,
+                              per_content=recipe.per_content, side=None if side is None else side[:n])
+        settings = {k: v for k, v in asdict(cfg).items() if k not in ("progress", "max_minutes", "device", "workers")}
+        run_spec = repr((hidden, train_stages, recipe.content, backbone_sha, settings) + extra)
+        run_key = hashlib.sha256(run_spec.encode()).hexdigest()[:12]
+        fit = Trainer(PooledClips(net), FinetuneLoss(within=recipe.within), train_set, val_set, cfg,
+                      views_dir / f"run-{run_key}.pt").fit()
+        members.append((net, fit))
+    ensemble = None
+    if recipe.seeds > 1:
+        net = VideoNet.ensemble([m for m, _ in members])
+        val = Trainer(PooledClips(net), FinetuneLoss(), train_set, val_set, config).validate() if val_set else {}
+        ensemble = {"heads": recipe.seeds, "seeds": [config.seed + k for k in range(recipe.seeds)],
+                    "members": [_fit_record(f, config) for _, f in members],
+                    "note": "the shipped network: the heads of these runs on the one frozen backbone, scoring as "
+                            "their mean; val_srcc is theirs together"}
     refit = None
     if recipe.refit and val_items and fit.best_epoch:
         net = start_net(recipe, hidden, backbone, train_stages)[0]
@@ -422,13 +457,9 @@ def train(name: str, out: str | Path, set_dir: str | Path, config: TrainConfig, 
                 "backbone_sha256": backbone_sha, "backbone": trained, "frames_per_clip": FRAMES, "passes": PASSES,
                 "train_clips": n, "val_clips": len(val_items),
                 "train_contents": len({i.content for i in train_items}),
-                "val_contents": len({i.content for i in val_items}), "epochs": fit.epochs, "steps": fit.steps,
-                "best_epoch": fit.best_epoch, "val_srcc": fit.best_srcc if math.isfinite(fit.best_srcc) else None,
-                "stopped": fit.stopped, "train_config": asdict(config),
-                **({"averaged": {"epochs": fit.averaged, "from_epoch": config.average_from,
-                                 "val_srcc": fit.averaged_srcc if math.isfinite(fit.averaged_srcc) else None,
-                                 "note": "the shipped network: the mean of the weights at the end of these epochs"}}
-                   if fit.averaged else {}),
+                "val_contents": len({i.content for i in val_items}),
+                **({"val_srcc": val.get("val_srcc"), "ensemble": ensemble} if ensemble else _fit_record(fit, config)),
+                "train_config": asdict(config),
                 **({"refit": {**refit, "note": "the shipped network: trained again on the training and validation "
                               "contents together for the epochs validation chose"}} if refit else {})}
     out = Path(out)
