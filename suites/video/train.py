@@ -425,9 +425,9 @@ def train(name: str, out: str | Path, set_dir: str | Path, config: TrainConfig, 
              + (("grid", recipe.grid),) * (recipe.grid != GRID)
              + (("positions", recipe.positions),) * (recipe.positions != "centre"))
     members = []
-    for k in range(recipe.seeds):  # each head's run has the key of a one-head run of its seed, so it resumes one
-        cfg = replace(config, seed=config.seed + k)
-        if k:
+    for member in range(recipe.seeds):  # each head's run has the key of a one-head run of its seed: it resumes one
+        cfg = replace(config, seed=config.seed + member)
+        if member:
             seed_everything(cfg.seed)
             net = start_net(recipe, hidden, backbone, train_stages)[0]
         train_set = ClipViews(chunks, range(n), targets[:n], train=True, seed=cfg.seed, items=train_items,
