@@ -264,7 +264,8 @@ class VideoNet(QualityNet):
         if len(nets) < 2 or cfg["heads"] != 1 or any(n.config() != cfg for n in nets):
             raise ValueError("an ensemble joins two or more one-head networks of one config")
         backbone = nets[0].backbone.state_dict()
-        if any(not torch.equal(v, n.backbone.state_dict()[k]) for n in nets[1:] for k, v in backbone.items()):
+        others = [n.backbone.state_dict() for n in nets[1:]]
+        if any(not torch.equal(v, other[k]) for other in others for k, v in backbone.items()):
             raise ValueError("the heads of an ensemble share one backbone: these networks' backbones differ")
         net = cls.build({**cfg, "heads": len(nets)})
         net.backbone.load_state_dict(backbone)

@@ -25,9 +25,10 @@ validates (model selection, early stopping); the held-out test contents are neve
 then train once more from scratch on the training and validation contents together, for the epochs validation
 chose (``refit``), and ship that network: their heads are short of contents more than of anything else, and
 their validation curves are flat around the chosen epoch, so that epoch count carries over. ``ugc``'s peaks at
-one epoch (see docs/video.md), so it ships the mean of the weights of its last five epochs (``average_from``),
-which evens out its noisy validation curve; ``pgc-fr`` reads only how a clip differs from its source and ships
-the validated network.
+one epoch (see docs/video.md), so each of its runs ends with the mean of the weights of its last five epochs
+(``average_from``), and it ships the heads of three runs from consecutive seeds together (``seeds``), which
+evens out its noisy validation curve and the luck of one seed; ``pgc-fr`` reads only how a clip differs from
+its source and ships the validated network.
 """
 from __future__ import annotations
 
