@@ -116,6 +116,9 @@ def test_d_l_p_tests_known_answers(higher_better: bool) -> None:
     assert a.l.by_kind == pytest.approx({"blur": 0.6, "noise": (1 + np.sqrt(3) / 2) / 2})
     assert a.d_by_content == pytest.approx({"A": 11.5 / 12, "B": 11.5 / 12})
     assert np.mean(list(a.d_by_content.values())) == pytest.approx(a.d_auc)
+    # ... and by kind and by level: B's noise 1 (level 1) ties with both pristine rows, 2 of 8 pairs.
+    assert a.d_by_kind == pytest.approx({"blur": 1, "noise": 7 / 8, "jpeg": 1})
+    assert a.d_by_level == pytest.approx({"1": 7 / 8, "2": 1, "3": 1})
 
 
 def test_orientation_makes_a_good_lower_is_better_model_positive() -> None:
@@ -195,6 +198,8 @@ def test_dqa_eval_end_to_end(image_set: Path, tmp_path: Path, tiny_model, capsys
     assert psnr["srcc"] > 0.5 and psnr["auc"]["true_4k"] == 1 and psnr["p_pairs"] > 0
     assert psnr["l_by_kind"] == pytest.approx({"gaussian_blur": 1, "gaussian_noise": 1})
     assert psnr["d_by_content"] == {"c0": 1, "c1": 1}
+    assert psnr["d_by_kind"] == {"gaussian_blur": 1, "gaussian_noise": 1} and set(psnr["d_by_level"]) == {"1", "3", "5"}
+    assert "| D-test by degradation | psnr | tiny-nr |" in md and "| D-test by level | psnr | tiny-nr |" in md
     assert "| L-test by degradation | psnr | tiny-nr |" in md and "| c1 | 1.000 |" in md
     assert rows["tiny-nr"]["n"] == 14 and rows["tiny-nr"]["command"] == psnr["command"]
     for name in ("psnr", "tiny-nr"):

@@ -5,7 +5,9 @@ quality assessment models", IEEE TIP 26(2), 2017, adapted to our manifests:
 
 - D-test: how well scores separate pristine rows from distorted ones, as an AUC (pristine should win);
   broken down by pristine row, each one's share of distorted rows scored below it (their mean is the AUC),
-  which shows whether a few sources that are themselves poor make most of the loss.
+  which shows whether a few sources that are themselves poor make most of the loss; and by degradation kind and
+  by level, the AUC of the pristine rows over the distorted rows of each, which shows which degradations and how
+  mild a one the model cannot tell from a pristine source.
 - L-test: within each list of one content and one degradation kind (with the content's pristine row
   at level 0), the SRCC between score and severity (negated: higher level is worse), averaged over
   lists with at least 3 distinct levels; broken down by degradation kind, as per-distortion SRCC tables
@@ -57,6 +59,22 @@ def d_test_by_content(items: Sequence[Item], scores: np.ndarray) -> dict[str, fl
         return {}
     return {it.content: float(np.mean(distorted < s) + 0.5 * np.mean(distorted == s))
             for it, s, ok in zip(items, scores, finite) if it.pristine and ok}
+
+
+def d_test_by(items: Sequence[Item], scores: np.ndarray, part: str) -> dict[str, float]:
+    """The D-test AUC of every scored pristine row over the scored distorted rows of each degradation ``part``:
+    ``"kind"`` or ``"level"`` (keyed by the level's number as text)."""
+    if part not in ("kind", "level"):
+        raise ValueError(f"part must be 'kind' or 'level', got {part!r}")
+    finite = np.isfinite(scores)
+    pristine = scores[finite & np.array([it.pristine for it in items], dtype=bool)]
+    groups: dict[str, list[float]] = defaultdict(list)
+    for it, s, ok in zip(items, scores, finite):
+        if ok and not it.pristine:
+            groups[str(getattr(it, part))].append(s)
+    if not len(pristine):
+        return {}
+    return {key: auc(pristine, np.array(vs)) for key, vs in groups.items()}
 
 
 @dataclass(frozen=True)
@@ -140,6 +158,8 @@ class Assessment:
     corr: Correlations  # with the primary label, over rows that have it
     d_auc: float
     d_by_content: dict[str, float]  # each pristine row's part of the D-test
+    d_by_kind: dict[str, float]  # the D-test over the distorted rows of each kind
+    d_by_level: dict[str, float]  # ... and of each level
     l: LTest
     p: PTest
     binary: dict[str, float] = field(default_factory=dict)  # AUC per binary label
@@ -158,7 +178,7 @@ def assess(items: Sequence[Item], scores: np.ndarray, higher_better: bool, label
     s = orient(scores, higher_better)
     y = label_values(items, label)
     res = Assessment(int(np.isfinite(s).sum()), correlations(s, y), d_test(items, s), d_test_by_content(items, s),
-                     l_test(items, s), p_test(items, s, y, margin))
+                     d_test_by(items, s, "kind"), d_test_by(items, s, "level"), l_test(items, s), p_test(items, s, y, margin))
     res.binary = {name: binary_auc(s, label_values(items, name)) for name in binary}
     res.label_srcc = {name: srcc(s, label_values(items, name)) for name in others}
     notes = res.notes

@@ -34,7 +34,8 @@ def model_entry(name: str, mode: str, higher_better: bool, weights_sha256: str |
         "model": name, "mode": mode, "higher_better": higher_better, "weights_sha256": weights_sha256,
         "n": a.n, "failed": len(failures), "n_label": c.n,
         "srcc": c.srcc, "krcc": c.krcc, "plcc": c.plcc, "rmse": c.rmse, "mapping": c.mapping,
-        "d_auc": a.d_auc, "d_by_content": a.d_by_content, "l_test": a.l.value, "l_lists": a.l.lists,
+        "d_auc": a.d_auc, "d_by_content": a.d_by_content, "d_by_kind": a.d_by_kind,
+        "d_by_level": a.d_by_level, "l_test": a.l.value, "l_lists": a.l.lists,
         "l_flat": a.l.flat, "l_by_kind": a.l.by_kind,
         "p_test": a.p.value, "p_pairs": a.p.pairs, "auc": a.binary, "srcc_labels": a.label_srcc,
         "notes": notes, "failures": list(failures[:MAX_FAILURES]), "command": command, "evaluated_at": when,
@@ -90,10 +91,15 @@ def _names(names: Sequence[str]) -> str:
     return ", ".join(f"`{n}`" for n in names) or "none"
 
 
+def _part_order(part: str) -> tuple[int, int, str]:
+    """Numbered parts (levels) in numeric order first, then names in alphabetical order."""
+    return (0, int(part), "") if part.isdigit() else (1, 0, part)
+
+
 def _breakdown(rows: Sequence[dict[str, Any]], key: str, what: str) -> list[str]:
     """A table of one per-part figure (``key``: part -> value in each model row), parts down, models across."""
     models = [r for r in rows if r.get(key)]
-    parts = sorted({p for r in models for p in r[key]})
+    parts = sorted({p for r in models for p in r[key]}, key=_part_order)
     if not parts:
         return []
     return ["", f"| {what} | " + " | ".join(r["model"] for r in models) + " |",
@@ -148,10 +154,15 @@ def markdown(doc: dict[str, Any]) -> str:
         lines += ["", "Notes:", "", *notes]
     by_kind = _breakdown(rows, "l_by_kind", "L-test by degradation")
     by_content = _breakdown(rows, "d_by_content", "D-test part of each pristine content")
-    if by_kind or by_content:
+    d_kind = _breakdown(rows, "d_by_kind", "D-test by degradation")
+    d_level = _breakdown(rows, "d_by_level", "D-test by level")
+    if by_kind or by_content or d_kind or d_level:
         lines += ["", "## Breakdowns", "",
                   "L-test by degradation: the mean over the lists of each kind. D-test part of each pristine "
                   "content: the share of all distorted rows (of every content) that its pristine row outscores; "
-                  "the D-test AUC is their mean, so a low part marks a source the model does not see as pristine.",
-                  *by_kind, *by_content]
+                  "the D-test AUC is their mean, so a low part marks a source the model does not see as pristine. "
+                  "D-test by degradation and by level: the AUC of all pristine rows over the distorted rows of that "
+                  "kind (every level) or of that level (every kind), so a low value marks damage the model does not "
+                  "tell from a pristine source's own quality.",
+                  *by_kind, *by_content, *d_kind, *d_level]
     return "\n".join(lines) + "\n"
