@@ -68,12 +68,12 @@ def d_test_by(items: Sequence[Item], scores: np.ndarray, part: str) -> dict[str,
         raise ValueError(f"part must be 'kind' or 'level', got {part!r}")
     finite = np.isfinite(scores)
     pristine = scores[finite & np.array([it.pristine for it in items], dtype=bool)]
+    if not len(pristine):
+        return {}
     groups: dict[str, list[float]] = defaultdict(list)
     for it, s, ok in zip(items, scores, finite):
         if ok and not it.pristine:
             groups[str(getattr(it, part))].append(s)
-    if not len(pristine):
-        return {}
     return {key: auc(pristine, np.array(vs)) for key, vs in groups.items()}
 
 
@@ -178,7 +178,8 @@ def assess(items: Sequence[Item], scores: np.ndarray, higher_better: bool, label
     s = orient(scores, higher_better)
     y = label_values(items, label)
     res = Assessment(int(np.isfinite(s).sum()), correlations(s, y), d_test(items, s), d_test_by_content(items, s),
-                     d_test_by(items, s, "kind"), d_test_by(items, s, "level"), l_test(items, s), p_test(items, s, y, margin))
+                     d_test_by(items, s, "kind"), d_test_by(items, s, "level"), l_test(items, s),
+                     p_test(items, s, y, margin))
     res.binary = {name: binary_auc(s, label_values(items, name)) for name in binary}
     res.label_srcc = {name: srcc(s, label_values(items, name)) for name in others}
     notes = res.notes
